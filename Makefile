@@ -1,0 +1,38 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.vlprep-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test fuzz bench install clean
+
+install: $(STAMP)
+
+# torch/torchvision are pinned first: these CUDA builds run on the CPU and are the pair whose torchvision imports
+# (transformers' Qwen3-VL processor and qwen-vl-utils need it). See DEVELOPERS.md.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	bash scripts/demo.sh
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+fuzz: $(STAMP)
+	VLPREP_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q tests/test_fuzz.py
+
+bench: $(STAMP)
+	$(PY) bench/lint_bench.py
+	$(PY) bench/cache_bench.py
+
+clean:
+	rm -rf demo-out bench-out .pytest_cache

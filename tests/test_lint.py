@@ -1,0 +1,135 @@
+"""`vlprep lint` over the bundled fixture corpus: every planted problem found with its code and line, clean data silent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from vlprep.cli import app
+from vlprep.rules import RULES
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SCHEMAS = FIXTURES.parent / "schemas"
+runner = CliRunner()
+
+
+def lint_json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["lint", "-q", "--format", "json", *args])
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def codes_by_line(report: dict) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    for diagnostic in report["diagnostics"]:
+        found[diagnostic["line"]].add(diagnostic["code"])
+    return found
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_every_planted_problem_is_reported_on_its_line(workers: str, mode: str) -> None:
+    expected = {int(line): set(codes) for line, codes in json.loads((FIXTURES / "planted.expected.json").read_text()).items()}
+    if mode == "fast":  # header-only mode cannot see truncation: that is what full decode is for
+        expected = {line: codes - {"I004"} for line, codes in expected.items()}
+    args = [str(FIXTURES / "planted.jsonl"), "--workers", workers] + (["--fast"] if mode == "fast" else [])
+    code, report = lint_json(*args)
+    assert code == 1
+    found = codes_by_line(report)
+    assert {line: found.get(line, set()) for line in expected} == expected
+    assert set(found) <= set(expected)
+
+
+def test_full_decode_finds_truncation_that_fast_mode_cannot() -> None:
+    _, full = lint_json(str(FIXTURES / "planted.jsonl"), "--select", "I004")
+    _, fast = lint_json(str(FIXTURES / "planted.jsonl"), "--select", "I004", "--fast")
+    assert full["summary"]["counts"] == {"I004": 2}
+    assert fast["summary"]["counts"] == {}
+
+
+@pytest.mark.parametrize("name", ["clean_messages", "clean_sharegpt", "clean_openai"])
+def test_clean_records_in_each_format_produce_nothing(name: str) -> None:
+    code, report = lint_json(str(FIXTURES / f"{name}.jsonl"))
+    assert code == 0
+    assert report["diagnostics"] == []
+    formats = report["summary"]["files"][0]["formats"]
+    assert list(formats) == [name.removeprefix("clean_")]
+
+
+def test_file_level_rules_bom_and_mixed_formats() -> None:
+    _, report = lint_json(str(FIXTURES / "bom.jsonl"), str(FIXTURES / "mixed.jsonl"), "--ignore", "D")
+    found = {(Path(d["file"]).name, d["line"], d["code"]) for d in report["diagnostics"]}
+    assert found == {("bom.jsonl", 1, "J004"), ("mixed.jsonl", 5, "F001")}
+
+
+def test_report_matches_its_schema_and_every_rule_is_documented() -> None:
+    _, report = lint_json(str(FIXTURES / "planted.jsonl"))
+    jsonschema.validate(report, json.loads((SCHEMAS / "lint-report.schema.json").read_text()))
+    readme = (FIXTURES.parent / "README.md").read_text()
+    assert [code for code in RULES if f"`{code}`" not in readme] == []
+
+
+def test_select_ignore_and_fail_on() -> None:
+    code, report = lint_json(str(FIXTURES / "planted.jsonl"), "--select", "T,D001")
+    assert set(report["summary"]["counts"]) == {"T001", "T002", "D001"}
+    assert code == 1
+    code, _ = lint_json(str(FIXTURES / "planted.jsonl"), "--select", "D001")
+    assert code == 0
+    code, _ = lint_json(str(FIXTURES / "planted.jsonl"), "--select", "D001", "--fail-on", "warning")
+    assert code == 1
+    code, report = lint_json(str(FIXTURES / "planted.jsonl"), "--ignore", "ALL")
+    assert (code, report["diagnostics"]) == (0, [])
+
+
+def test_usage_errors_exit_2() -> None:
+    assert runner.invoke(app, ["lint", "no-such-file.jsonl"]).exit_code == 2
+    assert runner.invoke(app, ["lint", str(FIXTURES / "demo.jsonl"), "--select", "Z999"]).exit_code == 2
+    assert runner.invoke(app, ["lint", str(FIXTURES / "demo.jsonl"), "--format", "xml"]).exit_code == 2
+
+
+def test_github_and_text_formats_name_file_and_line() -> None:
+    result = runner.invoke(app, ["lint", "-q", "--format", "github", str(FIXTURES / "planted.jsonl"), "--select", "J001"])
+    assert result.stdout.strip() == (f"::error file={FIXTURES / 'planted.jsonl'},line=1,title=J001 invalid-json::"
+                                     "invalid JSON: Expecting value at column 15")
+    result = runner.invoke(app, ["lint", "-q", str(FIXTURES / "planted.jsonl"), "--select", "I001"])
+    assert f"{FIXTURES / 'planted.jsonl'}:25: I001" in result.stdout.replace("\n", "")
+
+
+def test_image_root_refuses_paths_that_escape_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(FIXTURES / "images" / "photo.jpg", root / "inside.jpg")
+    (root / "link.jpg").symlink_to(FIXTURES / "images" / "photo.jpg")
+    records = [{"messages": [{"role": "user", "content": "<image>x"}, {"role": "assistant", "content": "y"}],
+                "images": [path]} for path in ("inside.jpg", "link.jpg", "../root/inside.jpg", "../../etc/passwd")]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _, report = lint_json(str(data), "--image-root", str(root), "--ignore", "D")
+    assert {line: codes for line, codes in codes_by_line(report).items()} == {2: {"I002"}, 4: {"I002"}}
+
+
+def test_long_lines_are_rejected_without_parsing(tmp_path: Path) -> None:
+    data = tmp_path / "long.jsonl"
+    big = {"messages": [{"role": "user", "content": "x" * 300_000}, {"role": "assistant", "content": "y"}]}
+    data.write_text(json.dumps(big) + "\n" + (FIXTURES / "clean_messages.jsonl").read_text().splitlines()[-1] + "\n")
+    _, report = lint_json(str(data), "--max-line-bytes", "100000")
+    assert codes_by_line(report) == {1: {"J006"}}
+
+
+def test_deep_nesting_is_rejected(tmp_path: Path) -> None:
+    data = tmp_path / "deep.jsonl"
+    data.write_text('{"messages": ' + "[" * 5000 + "]" * 5000 + "}\n" + '{"a": ' + "[" * 100 + "]" * 100 + "}\n")
+    _, report = lint_json(str(data))
+    assert codes_by_line(report) == {1: {"J007"}, 2: {"J007"}}
+
+
+def test_input_file_is_not_modified() -> None:
+    before = (FIXTURES / "planted.jsonl").read_bytes()
+    lint_json(str(FIXTURES / "planted.jsonl"))
+    assert (FIXTURES / "planted.jsonl").read_bytes() == before

@@ -1,0 +1,81 @@
+"""Check a canonical record's conversation: roles and turn order, media tags, and template injection."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from vlprep.normalize import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG
+
+Problem = tuple[str, str]
+
+
+@lru_cache(maxsize=1)
+def control_token_pattern() -> re.Pattern[str]:
+    """The chat-control tokens (added tokens marked special) that must never appear literally in content."""
+    tokens = json.loads(resources.files("vlprep").joinpath("reference", "special_tokens.json").read_text("utf-8"))
+    special = sorted((t["content"] for t in tokens if t["special"]), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, special)))
+
+
+def check_conversation(record: dict[str, Any]) -> list[Problem]:
+    return _check_turns(record["messages"]) + _check_tags(record) + _check_injection(record["messages"])
+
+
+def _check_turns(messages: list[dict[str, Any]]) -> list[Problem]:
+    problems: list[Problem] = []
+    previous: str | None = None
+    for index, turn in enumerate(messages):
+        role, content = turn["role"], turn["content"]
+        if role not in ROLES:
+            problems.append(("S002", f"messages[{index}] has role {role!r}; expected one of {', '.join(ROLES)}"))
+        if not content.strip():
+            problems.append(("S004", f"messages[{index}] ({role}) has empty content"))
+        if role == "system" and index > 0:
+            problems.append(("S005", f"system message at messages[{index}]; it must be the first turn"))
+        if role == previous and role != "tool":
+            problems.append(("S006", f"messages[{index - 1}] and messages[{index}] are both {role!r} turns"))
+        previous = role
+    roles = [turn["role"] for turn in messages]
+    if "assistant" not in roles:
+        problems.append(("S007", "no assistant turn: nothing to train on"))
+    elif roles[-1] != "assistant":
+        problems.append(("S008", f"the last turn is {roles[-1]!r}, not 'assistant'; it is not trained on"))
+    return problems
+
+
+def _check_tags(record: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    messages, images = record["messages"], record["images"]
+    tags = sum(turn["content"].count(IMAGE_TAG) for turn in messages)
+    for index, turn in enumerate(messages):
+        if turn["role"] == "assistant" and IMAGE_TAG in turn["content"]:
+            problems.append(("M003", f"messages[{index}] (assistant) contains {IMAGE_TAG}"))
+    if tags and not images:
+        problems.append(("M004", f"{tags} literal {IMAGE_TAG} tag(s) but the record has no images"))
+    elif tags > len(images):
+        problems.append(("M001", f"{tags} {IMAGE_TAG} tags but {len(images)} image(s)"))
+    elif tags < len(images):
+        first = messages[0]["role"]
+        problems.append(("M002", f"{tags} {IMAGE_TAG} tags but {len(images)} images: ms-swift prepends "
+                                 f"{len(images) - tags} tag(s) to messages[0] ({first})"))
+    if any(VIDEO_TAG in turn["content"] for turn in messages):
+        problems.append(("M005", f"{VIDEO_TAG} tag: videos are not supported by vlprep"))
+    if any(AUDIO_TAG in turn["content"] for turn in messages):
+        problems.append(("M006", f"{AUDIO_TAG} tag: Qwen3-VL takes no audio"))
+    return problems
+
+
+def _check_injection(messages: list[dict[str, Any]]) -> list[Problem]:
+    problems: list[Problem] = []
+    pattern = control_token_pattern()
+    for index, turn in enumerate(messages):
+        found = sorted(set(pattern.findall(turn["content"])))
+        if found:
+            problems.append(("T001", f"messages[{index}] contains control token(s) {', '.join(found)}"))
+        if turn["content"].startswith("\n"):
+            problems.append(("T002", f"messages[{index}] content starts with a newline"))
+    return problems

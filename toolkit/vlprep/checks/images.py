@@ -1,0 +1,152 @@
+"""Check one image reference: resolve it safely, read its header, and (in full mode) decode it.
+
+Full mode must find truncated files, so every byte of the stream is decoded; for JPEG, Pillow's draft mode decodes the DCT
+at 1/8 scale, which still reads and entropy-decodes the whole stream (a truncated file still raises) at a fraction of
+the cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from vlprep.diagnostics import ImageInfo
+
+Image.MAX_IMAGE_PIXELS = None  # vlprep enforces its own limit (I005) before any decode
+_UNUSUAL_MODES = {"CMYK", "I;16", "I;16B", "I;16L", "I;16N", "I", "F", "1", "YCbCr", "LAB", "HSV"}
+_EXIF_ORIENTATION = 0x0112
+MIN_SIDE = 32
+
+Problem = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int = 89_478_485  # Pillow's own decompression-bomb threshold
+    max_ratio: float = 200.0
+    full_decode: bool = True
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    info: ImageInfo | None
+    problems: tuple[Problem, ...]
+
+
+def resolve_path(ref: str, base_dir: Path, image_root: Path | None) -> tuple[Path | None, Problem | None]:
+    """Resolve a local reference to an absolute path; refuse one that escapes `image_root` once symlinks are followed."""
+    if ref.startswith("file://"):
+        ref = ref[len("file://"):]
+    path = Path(ref)
+    if not path.is_absolute():
+        path = (image_root or base_dir) / path
+    if image_root is not None:
+        real = Path(os.path.realpath(path))
+        root = Path(os.path.realpath(image_root))
+        if real != root and root not in real.parents:
+            return None, ("I002", f"{ref} resolves to {real}, outside --image-root {root}")
+    return Path(os.path.abspath(path)), None
+
+
+def check_image(ref: str, base_dir: Path, image_root: Path | None, limits: ImageLimits) -> ImageCheck:
+    if ref.startswith(("http://", "https://")):
+        return ImageCheck(None, (("I011", f"remote image {ref[:120]} is not fetched (vlprep runs offline)"),))
+    if ref.startswith("data:"):
+        return _check_data_uri(ref, limits)
+    path, escape = resolve_path(ref, base_dir, image_root)
+    if escape:
+        return ImageCheck(None, (escape,))
+    assert path is not None
+    try:
+        if not path.exists():
+            return ImageCheck(None, (("I001", f"image not found: {path}"),))
+        handle = open(path, "rb")
+    except OSError as error:
+        return ImageCheck(None, (("I013", f"cannot read {path}: {error.strerror or error}"),))
+    with handle:
+        return inspect_image(handle, str(path), limits)
+
+
+def _check_data_uri(ref: str, limits: ImageLimits) -> ImageCheck:
+    header, _, payload = ref.partition(",")
+    if not header.startswith("data:image/") or not header.endswith(";base64"):
+        return ImageCheck(None, (("I012", f"data URI header {header[:60]!r} is not data:image/...;base64"),))
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        return ImageCheck(None, (("I012", f"data URI payload is not valid base64: {error}"),))
+    return inspect_image(io.BytesIO(data), "", limits)
+
+
+def inspect_image(stream: io.BufferedIOBase, path: str, limits: ImageLimits) -> ImageCheck:
+    name = path or "data URI"
+    try:
+        image = Image.open(stream)
+    except UnidentifiedImageError:
+        size = _stream_size(stream)
+        what = "an empty file" if size == 0 else "not an image Pillow can read"
+        return ImageCheck(None, (("I003", f"{name} is {what}"),))
+    except (OSError, ValueError, SyntaxError) as error:
+        return ImageCheck(None, (("I004", f"{name}: cannot read header: {error}"),))
+    with image:
+        width, height = image.size
+        info = ImageInfo(width, height, image.format or "", image.mode, path)
+        problems: list[Problem] = []
+        if width <= 0 or height <= 0:
+            return ImageCheck(None, (("I004", f"{name}: declares size {width}x{height}"),))
+        if width * height > limits.max_pixels:
+            problems.append(("I005", f"{name}: {width}x{height} = {width * height:,} pixels is over "
+                                     f"{limits.max_pixels:,}; not decoded"))
+            return ImageCheck(info, tuple(problems))
+        ratio = max(width, height) / min(width, height)
+        if ratio > limits.max_ratio:
+            problems.append(("I006", f"{name}: {width}x{height} has aspect ratio {ratio:.0f} > {limits.max_ratio:g}"))
+        if min(width, height) < MIN_SIDE:
+            problems.append(("I007", f"{name}: {width}x{height} has a side under {MIN_SIDE} px"))
+        problems.extend(_header_warnings(image, name))
+        if limits.full_decode:
+            decode_problem = _decode(image, name)
+            if decode_problem:
+                problems.append(decode_problem)
+        return ImageCheck(info, tuple(problems))
+
+
+def _header_warnings(image: Image.Image, name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block is not worth failing the image for
+        orientation = None
+    if orientation not in (None, 1):
+        problems.append(("I008", f"{name}: EXIF orientation {orientation}; training uses the unrotated pixels"))
+    transparent_palette = image.mode in ("P", "PA") and "transparency" in image.info
+    if image.mode in _UNUSUAL_MODES or transparent_palette:
+        mode = f"{image.mode} with transparency" if transparent_palette else image.mode
+        problems.append(("I009", f"{name}: mode {mode}; converted to RGB for training"))
+    frames = getattr(image, "n_frames", 1)
+    if getattr(image, "is_animated", False) and frames > 1:
+        problems.append(("I010", f"{name}: animated ({frames} frames); only the first frame is used"))
+    return problems
+
+
+def _decode(image: Image.Image, name: str) -> Problem | None:
+    try:
+        if image.format == "JPEG":
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    except Exception as error:  # noqa: BLE001 - any decoder failure is a corrupt image, reported, never raised
+        return ("I004", f"{name}: decoding failed: {error}")
+    return None
+
+
+def _stream_size(stream: io.BufferedIOBase) -> int:
+    try:
+        return stream.seek(0, io.SEEK_END)
+    except (OSError, ValueError):
+        return -1

@@ -1,0 +1,126 @@
+"""Run the per-record pipeline over files in worker processes, streaming, in input order, with bounded memory.
+
+Lines are read in the parent and sent to workers in chunks; at most `4 × workers` chunks are in flight, so memory does not
+grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill) breaks the pool:
+the pool is rebuilt and the lost chunks are re-run one line per task, so only the line that kills a worker again is
+reported (W001) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from vlprep.diagnostics import Diagnostic, RecordResult
+from vlprep.pipeline import ImageCache, PipelineOptions, process_line
+from vlprep.reader import RawLine, iter_raw_lines
+
+Chunk = tuple[str, list[RawLine]]
+MAX_LINE_BYTES_DEFAULT = 64 << 20
+_CHUNK_LINES = 128
+_CHUNK_BYTES = 4 << 20
+
+_worker_state: dict[str, Any] = {}
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | None) -> None:
+    _worker_state["options"] = options
+    _worker_state["images"] = ImageCache()
+    _worker_state["counter"] = counter_factory() if counter_factory else None
+
+
+def _run_chunk(chunk: Chunk) -> list[RecordResult]:
+    name, lines = chunk
+    file = Path(name)
+    state = _worker_state
+    return [process_line(raw, file, state["options"], state["images"], state["counter"]) for raw in lines]
+
+
+def _chunks(files: list[Path], max_line_bytes: int) -> Iterator[Chunk]:
+    for file in files:
+        lines: list[RawLine] = []
+        size = 0
+        for raw in iter_raw_lines(file, max_line_bytes):
+            lines.append(raw)
+            size += raw.size
+            if len(lines) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
+                yield str(file), lines
+                lines, size = [], 0
+        if lines:
+            yield str(file), lines
+
+
+def run(files: list[Path], options: PipelineOptions, workers: int, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
+        counter_factory: Callable[[], Any] | None = None) -> Iterator[RecordResult]:
+    """Yield one RecordResult per input line, in input order."""
+    chunks = _chunks(files, max_line_bytes)
+    if workers <= 1:
+        _init_worker(options, counter_factory)
+        for chunk in chunks:
+            yield from _run_chunk(chunk)
+        return
+    yield from _PoolRunner(options, workers, counter_factory).run(chunks)
+
+
+class _PoolRunner:
+    def __init__(self, options: PipelineOptions, workers: int, counter_factory: Callable[[], Any] | None) -> None:
+        self._args = (options, counter_factory)
+        self._workers = workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_worker, initargs=self._args)
+
+    def run(self, chunks: Iterator[Chunk]) -> Iterator[RecordResult]:
+        window: deque[tuple[Chunk, Future[list[RecordResult]]]] = deque()
+        try:
+            for chunk in chunks:
+                window.append((chunk, self._pool.submit(_run_chunk, chunk)))
+                if len(window) >= 4 * self._workers:
+                    yield from self._drain_one(window)
+            while window:
+                yield from self._drain_one(window)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _drain_one(self, window: deque[tuple[Chunk, Future[list[RecordResult]]]]) -> Iterator[RecordResult]:
+        chunk, future = window.popleft()
+        try:
+            yield from future.result()
+            return
+        except BrokenProcessPool:
+            pass
+        lost = [chunk] + [pending for pending, _ in window]
+        window.clear()
+        self._restart()
+        for name, lines in lost:
+            for raw in lines:
+                yield from self._isolated(name, raw)
+
+    def _isolated(self, name: str, raw: RawLine) -> list[RecordResult]:
+        try:
+            return self._pool.submit(_run_chunk, (name, [raw])).result()
+        except BrokenProcessPool:
+            self._restart()
+            message = "the worker process died while checking this record (crash or out-of-memory kill)"
+            return [RecordResult(file=name, line=raw.line, text=_raw_text(raw),
+                                 diagnostics=[Diagnostic("W001", raw.line, message, name)])]
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+
+def _raw_text(raw: RawLine) -> str:
+    return raw.data.decode("utf-8", errors="replace") if raw.data is not None else ""

@@ -1,0 +1,142 @@
+"""One record through the pipeline: parse → normalize → check → (count). Runs inside worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlprep.checks.conversation import check_conversation
+from vlprep.checks.images import ImageCheck, ImageLimits, check_image
+from vlprep.diagnostics import Diagnostic, RecordResult
+from vlprep.normalize import normalize
+from vlprep.reader import RawLine
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    image_root: Path | None = None
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    max_images: int = 64
+    max_depth: int = 64
+    keep_records: bool = False  # keep the canonical record and original text (needed by `cache`)
+    counting: Any = None  # vlprep.tokens.CountSettings when token lengths are wanted
+    max_length: int | None = None
+
+
+class ImageCache:
+    """Per-worker memo of image checks: datasets often reference one image from many records."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._entries: OrderedDict[tuple[str, str], ImageCheck] = OrderedDict()
+        self._capacity = capacity
+
+    def check(self, ref: str, base_dir: Path, options: PipelineOptions) -> ImageCheck:
+        key = (str(base_dir), ref)
+        hit = self._entries.get(key)
+        if hit is not None and not ref.startswith("data:"):
+            self._entries.move_to_end(key)
+            return hit
+        result = check_image(ref, base_dir, options.image_root, options.limits)
+        if not ref.startswith("data:"):
+            self._entries[key] = result
+            if len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return result
+
+
+def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: ImageCache, counter: Any = None
+                 ) -> RecordResult:
+    name = str(file)
+    result = RecordResult(file=name, line=raw.line, text="")
+
+    def report(code: str, message: str) -> None:
+        result.diagnostics.append(Diagnostic(code, raw.line, message, name))
+
+    if raw.data is None:
+        report("J006", f"line is {raw.size:,} bytes, over the --max-line-bytes limit; not parsed")
+        return result
+    if raw.had_bom:
+        report("J004", "UTF-8 byte-order mark at the start of the file")
+    try:
+        text = raw.data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        report("J003", f"invalid UTF-8 at byte {error.start}: {raw.data[error.start:error.start + 4]!r}")
+        result.text = raw.data.decode("utf-8", errors="replace") if options.keep_records else ""
+        return result
+    if options.keep_records:
+        result.text = text
+    if not text.strip():
+        report("J005", "blank line")
+        return result
+    obj = _parse(text, options.max_depth, report)
+    if obj is None:
+        return result
+    result.fingerprint = hashlib.blake2b(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode(),
+                                         digest_size=16).digest()
+    normalized = normalize(obj)
+    result.input_format = normalized.input_format
+    for code, message in normalized.problems:
+        report(code, message)
+    if normalized.has_video:
+        report("M005", "the record has videos: vlprep verifies and caches images only")
+    if normalized.has_audio:
+        report("M006", "the record has audio: Qwen3-VL takes no audio")
+    record = normalized.record
+    if record is None:
+        return result
+    for code, message in check_conversation(record):
+        report(code, message)
+    _check_images(record["images"], file.parent, options, images, result, report)
+    if options.keep_records:
+        result.record = record
+    if counter is not None and not any(d.severity.value == "error" for d in result.diagnostics):
+        result.counted = counter.count(record, result.images)
+        if options.max_length is not None and result.counted.length > options.max_length:
+            report("L001", f"{result.counted.length:,} tokens ({result.counted.image_tokens:,} image tokens) "
+                           f"> --max-length {options.max_length:,}")
+    return result
+
+
+def _parse(text: str, max_depth: int, report: Any) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as error:
+        report("J001", f"invalid JSON: {error.msg} at column {error.colno}")
+        return None
+    except RecursionError:
+        report("J007", f"JSON nests deeper than Python's parser allows (limit {max_depth})")
+        return None
+    if text.count("[") + text.count("{") > max_depth and _depth(obj) > max_depth:
+        report("J007", f"JSON nests deeper than {max_depth} levels")
+        return None
+    if not isinstance(obj, dict):
+        report("J002", f"line is a JSON {type(obj).__name__}, not an object")
+        return None
+    return obj
+
+
+def _depth(obj: Any) -> int:
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, images: ImageCache,
+                  result: RecordResult, report: Any) -> None:
+    if len(refs) > options.max_images:
+        report("L002", f"{len(refs)} images > --max-images {options.max_images}; images not checked")
+        return
+    for index, ref in enumerate(refs):
+        checked = images.check(ref, base_dir, options)
+        for code, message in checked.problems:
+            report(code, f"images[{index}]: {message}")
+        if checked.info is not None:
+            result.images.append(checked.info)

@@ -1,0 +1,115 @@
+"""The rule catalog: every problem vlprep reports has a stable code, a name, a default severity and an explanation.
+
+Codes never change meaning once published (like ruff's): a new check gets a new code. The first letter says the family:
+J = the JSONL line itself, S = structure of the conversation, M = media tags, T = template injection,
+I = images, D = duplicates, F = file-level, L = token length, W = worker/limits (the run itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+
+
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+_CATALOG: tuple[Rule, ...] = (
+    # --- the line ---
+    Rule("J001", "invalid-json", _E, "The line is not valid JSON (the parser's message and column are given)."),
+    Rule("J002", "not-an-object", _E, "The line is JSON but not an object."),
+    Rule("J003", "undecodable-bytes", _E, "The line is not valid UTF-8."),
+    Rule("J004", "byte-order-mark", _W, "The file starts with a UTF-8 byte-order mark; most JSONL readers choke on it."),
+    Rule("J005", "blank-line", _W, "Blank line: ms-swift skips it, other loaders fail on it."),
+    Rule("J006", "line-too-long", _E, "The line exceeds --max-line-bytes and was not parsed."),
+    Rule("J007", "too-deeply-nested", _E, "The JSON nests deeper than the limit."),
+    # --- structure ---
+    Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
+    Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),
+    Rule("S003", "bad-content-type", _E, "A turn's content is neither a string nor a list of typed parts."),
+    Rule("S004", "empty-content", _W, "A turn's content is empty."),
+    Rule("S005", "system-not-first", _E, "A system message appears after the first turn."),
+    Rule("S006", "consecutive-same-role", _W, "Two consecutive turns have the same role (tool turns excepted)."),
+    Rule("S007", "no-assistant-turn", _E, "No assistant turn: there is nothing to learn from this record."),
+    Rule("S008", "last-turn-not-assistant", _W, "The last turn is not the assistant's: the trailing turn is not trained on."),
+    Rule("S009", "unknown-key", _W, "A key ms-swift does not read; it is silently dropped at load time."),
+    Rule("S010", "unknown-format", _E, "The record matches none of the supported formats (messages, ShareGPT, OpenAI parts)."),
+    Rule("S011", "bad-turn", _E, "A turn is not an object with a role and content."),
+    Rule("S012", "bad-images-field", _E, "`images` is not a string or a list of strings / {bytes, path} objects."),
+    # --- media tags ---
+    Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),
+    Rule("M002", "fewer-tags-than-images", _W,
+         "Fewer <image> tags than images: ms-swift prepends the missing tags to messages[0] (maybe the system turn)."),
+    Rule("M003", "image-tag-in-assistant", _E, "An <image> tag in an assistant turn: the model would be trained to emit it."),
+    Rule("M004", "tag-without-images", _W, "A literal <image> in a record with no images: it stays text (3 tokens)."),
+    Rule("M005", "video-unsupported", _E, "The record has <video> tags or videos: vlprep verifies images only; videos are not cached."),
+    Rule("M006", "audio-unsupported", _E, "The record has <audio> tags or audios: Qwen3-VL takes no audio."),
+    # --- template injection ---
+    Rule("T001", "control-token-in-content", _E,
+         "A chat-control token (e.g. <|im_end|>) written literally in content: it tokenizes as the control token."),
+    Rule("T002", "leading-newline", _I,
+         "Content starts with a newline: the template tokenizes it one token differently from a plain render."),
+    # --- images ---
+    Rule("I001", "image-missing", _E, "The image file does not exist."),
+    Rule("I002", "image-outside-root", _E, "The image path resolves (symlinks followed) outside --image-root."),
+    Rule("I003", "not-an-image", _E, "The file is not an image in a format Pillow can read."),
+    Rule("I004", "image-corrupt", _E, "Decoding the image failed (truncated or corrupt data)."),
+    Rule("I005", "decompression-bomb", _E, "The declared pixel count is over --max-image-pixels; the image was not decoded."),
+    Rule("I006", "extreme-aspect-ratio", _E, "Aspect ratio over --max-ratio: training's smart_resize raises on it."),
+    Rule("I007", "tiny-image", _W, "An image side is smaller than 32 px (one Qwen3-VL token): it will be upscaled."),
+    Rule("I008", "exif-rotation", _W, "EXIF orientation is not 1: training sees the unrotated pixels."),
+    Rule("I009", "unusual-mode", _W, "Unusual pixel mode (CMYK, 16-bit, palette with transparency, ...): converted to RGB."),
+    Rule("I010", "animated-image", _W, "Animated image: only the first frame is used."),
+    Rule("I011", "remote-image", _E, "The image is a remote URL: vlprep runs offline and does not fetch it."),
+    Rule("I012", "bad-data-uri", _E, "A data: URI that is not base64 image data."),
+    Rule("I013", "unreadable-image", _E, "The image file exists but cannot be read (permissions, a directory, ...)."),
+    Rule("I014", "image-decode-timeout", _E, "Decoding the image took longer than --image-timeout seconds."),
+    # --- duplicates / file ---
+    Rule("D001", "duplicate-record", _W, "The record is identical to an earlier one (the first line is named)."),
+    Rule("F001", "mixed-formats", _W,
+         "The file mixes input formats: ms-swift keeps one format per file and silently drops the others' records."),
+    Rule("F002", "file-unreadable", _E, "The input file cannot be opened."),
+    # --- token length ---
+    Rule("L001", "too-long", _E, "The record's token length (image tokens included) is over --max-length: training drops it."),
+    Rule("L002", "too-many-images", _E, "The record has more images than --max-images."),
+    # --- the run ---
+    Rule("W001", "worker-crashed", _E, "The worker checking this record died (segfault, out of memory); the record is rejected."),
+)
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in _CATALOG}
+
+
+def select_codes(select: list[str] | None, ignore: list[str] | None) -> frozenset[str]:
+    """Resolve ruff-style --select/--ignore prefixes ("I", "I00", "I004", "ALL") to the set of active codes."""
+
+    def expand(prefixes: list[str]) -> set[str]:
+        out: set[str] = set()
+        for prefix in prefixes:
+            prefix = prefix.strip().upper()
+            matched = {code for code in RULES if prefix == "ALL" or code.startswith(prefix)}
+            if not matched:
+                raise ValueError(f"unknown rule code or prefix: {prefix!r} (see `vlprep rules`)")
+            out |= matched
+        return out
+
+    active = expand(select) if select else set(RULES)
+    if ignore:
+        active -= expand(ignore)
+    return frozenset(active)
