@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 problems at or above --fail-on (lint) or rejected records
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from enum import Enum
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vlprep.cache import CacheError, CacheRequest, build_cache
 from vlprep.checks.images import ImageLimits
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
 from vlprep.lint import Tally, lint_results
@@ -23,7 +25,12 @@ from vlprep.pipeline import PipelineOptions
 from vlprep.progress import with_progress
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
+from vlprep.processor import ProcessorError, load_processor
 from vlprep.rules import RULES, Severity, select_codes
+from vlprep.tokens import FACTOR, CountSettings, TokenCounter
+from vlprep.verify import VerificationError
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers are processes; no tokenizer threads across fork
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Find bad Qwen3-VL training records before the GPU does, and pre-tokenize the good ones.")
@@ -74,6 +81,28 @@ MaxRatio = Annotated[float, typer.Option("--max-ratio", min=1.0, help="Largest a
 MaxImages = Annotated[int, typer.Option("--max-images", min=1, help="Most images per record (L002).")]
 MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="Longer lines are rejected unread (J006).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Model = Annotated[Optional[str], typer.Option(
+    "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
+TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",
+                                               help="Allow code shipped in the model directory to run (off by default).")]
+ImageMaxTokens = Annotated[Optional[int], typer.Option(
+    "--image-max-tokens", min=1, help="ms-swift IMAGE_MAX_TOKEN_NUM: most tokens per image [default: 16384].")]
+ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
+                                             help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
+MaxPixels = Annotated[Optional[int], typer.Option(
+    "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+MaxLength = Annotated[Optional[int], typer.Option("--max-length", min=1,
+                                                  help="Records with more tokens (image tokens included) are too long (L001).")]
+
+
+def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_pixels: Optional[int],
+                   max_ratio: float) -> CountSettings:
+    if image_max_tokens is not None and max_pixels is not None:
+        raise usage_error("give --image-max-tokens or its legacy spelling --max-pixels, not both")
+    max_tokens = image_max_tokens or (max_pixels // (FACTOR * FACTOR) if max_pixels else CountSettings.image_max_tokens)
+    if max_tokens < image_min_tokens:
+        raise usage_error(f"--image-max-tokens {max_tokens} is below --image-min-tokens {image_min_tokens}")
+    return CountSettings(image_max_tokens=max_tokens, image_min_tokens=image_min_tokens, max_ratio=int(max_ratio))
 
 
 def pipeline_options(image_root: Optional[Path], fast: bool, max_image_pixels: int, max_ratio: float,
@@ -100,24 +129,128 @@ def lint(
     max_ratio: MaxRatio = ImageLimits.max_ratio,
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
+    max_length: MaxLength = None,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_max_tokens: ImageMaxTokens = None,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    max_pixels: MaxPixels = None,
     quiet: Quiet = False,
 ) -> None:
-    """Check every record: JSON, structure, roles, media tags, control tokens, images (decoded), duplicates.
+    """Check every record: JSON, structure, roles, media tags, control tokens, images (decoded), duplicates, and with
+    --max-length the token length training will see (image tokens included).
 
-    Example: [bold]vlprep lint data.jsonl --format json > report.json[/]
+    Example: [bold]vlprep lint data.jsonl --max-length 4096 --format json > report.json[/]
     """
     files = check_inputs(files)
     active = active_rules(select, ignore)
-    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images)
+    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
+    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images,
+                               counting=settings if max_length else None, max_length=max_length)
+    counter = None
+    if max_length:
+        counter = TokenCounter(load_model_processor(model, trust_remote_code).tokenizer, settings)
     total = sum(count_lines(file) for file in files)
     started = time.perf_counter()
     tally = Tally(active)
     writer = make_writer(output_format.value)
-    results = with_progress(run(files, options, workers, max_line_bytes), total, "lint", enabled=not quiet)
+    stream = run(files, options, workers, max_line_bytes, counter_factory=(lambda: counter) if counter else None)
+    results = with_progress(stream, total, "lint", enabled=not quiet)
     for diagnostic in lint_results(results, tally):
         writer.add(diagnostic)
     writer.finish(tally, time.perf_counter() - started)
     raise typer.Exit(1 if tally.fails(Severity(fail_on.value)) else 0)
+
+
+def load_model_processor(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
+    try:
+        return load_processor(model, trust_remote_code)
+    except ProcessorError as error:
+        raise usage_error(str(error)) from None
+
+
+def parse_verify(value: str) -> int | None:
+    if value == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise usage_error(f"--verify {value!r}: a number of records or 'all'")
+
+
+@app.command()
+def cache(
+    files: Files,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Cache folder to create (train/, val/, rejects.jsonl, manifest.json).")],
+    val: Annotated[Optional[list[Path]], typer.Option("--val", help="Validation JSONL file(s) (instead of --val-ratio).")] = None,
+    val_ratio: Annotated[float, typer.Option("--val-ratio", min=0.0, max=1.0, help="Fraction of records for val.")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the val split and the verification sample.")] = 42,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_max_tokens: ImageMaxTokens = None,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    max_pixels: MaxPixels = None,
+    max_ratio: MaxRatio = ImageLimits.max_ratio,
+    max_length: MaxLength = None,
+    embed_images: Annotated[bool, typer.Option("--embed-images", help="Store image bytes in the cache (portable).")] = False,
+    verify: Annotated[str, typer.Option("--verify", help="Records re-encoded by ms-swift's template (a number, or all).")] = "64",
+    image_root: ImageRoot = None,
+    fast: Fast = False,
+    workers: Workers = default_workers(),
+    max_image_pixels: MaxImagePixels = ImageLimits.max_pixels,
+    max_images: MaxImages = 64,
+    max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing vlprep cache at --out.")] = False,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
+    quiet: Quiet = False,
+) -> None:
+    """Lint, pre-tokenize and write an Arrow cache for ms-swift's --cached_dataset (DIR/train, DIR/val).
+
+    Records with errors never enter the cache: DIR/rejects.jsonl holds each rejected line with its rule codes.
+    Exit 0 when every line was cached, 1 when some were rejected or verification failed, 2 on usage errors.
+
+    Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
+    """
+    files = check_inputs(files)
+    val_files = check_inputs(val or [])
+    if val_files and val_ratio:
+        raise usage_error("give --val FILE or --val-ratio, not both")
+    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
+    request = CacheRequest(
+        train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, model=model,
+        trust_remote_code=trust_remote_code, settings=settings,
+        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images),
+        max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
+        max_line_bytes=max_line_bytes)
+    load_model_processor(model, trust_remote_code)
+    progress = None if quiet else (lambda items, total: with_progress(items, total, "cache"))
+    try:
+        outcome = build_cache(request, progress)
+    except CacheError as error:
+        raise usage_error(str(error)) from None
+    except VerificationError as error:
+        err.print(f"[red]verification failed, no cache written:[/] {error}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: no cache was written (the staging folder was removed)[/]")
+        raise typer.Exit(130) from None
+    manifest = outcome.manifest
+    counts = manifest["counts"]
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+    else:
+        console = Console(soft_wrap=True)
+        console.print(f"[bold]{out}[/]: {counts['train']:,} train, {counts['val']:,} val, "
+                      f"{counts['rejected']:,} rejected = {counts['input_lines']:,} input lines")
+        for split, stats in manifest["lengths"].items():
+            if stats["records"]:
+                console.print(f"  {split} lengths: min {stats['min']:,}, mean {stats['mean']:,}, p95 {stats['p95']:,}, "
+                              f"max {stats['max']:,} ({stats['tokens']:,} tokens)")
+        checked = manifest["verification"]["ms_swift_template"]["records_checked"]
+        console.print(f"  verified: image-pad counts for every record; {checked} record(s) re-encoded by ms-swift, "
+                      "0 mismatches")
+        for code, count in manifest["rejects_by_code"].items():
+            console.print(f"  rejected {code} {RULES[code].name}: {count:,}  (see {out / 'rejects.jsonl'})")
+    raise typer.Exit(1 if counts["rejected"] else 0)
 
 
 @app.command()

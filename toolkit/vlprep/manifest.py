@@ -1,0 +1,83 @@
+"""The cache manifest (`DIR/manifest.json`, schemas/manifest.schema.json): how a cache was built, and its integrity.
+
+Readers (`vltrain fit`, `vlprep` commands that take a cache) call `load_manifest`, which refuses a folder that is not a
+vlprep cache and any Arrow file whose SHA-256 differs from the one recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+CACHE_FORMAT = "vlprep-cache"
+MANIFEST_VERSION = 1
+_LIBRARIES = ("vlprep", "transformers", "ms-swift", "datasets", "pyarrow", "pillow", "qwen-vl-utils", "tokenizers",
+              "torch")
+
+
+class ManifestError(RuntimeError):
+    pass
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_file_checksums(cache_dir: Path) -> dict[str, str]:
+    """SHA-256 of every Arrow file of the splits, keyed by path relative to the cache folder."""
+    return {str(path.relative_to(cache_dir)): file_sha256(path) for path in sorted(cache_dir.glob("*/*.arrow"))}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def is_cache_dir(path: Path) -> bool:
+    try:
+        return json.loads((path / MANIFEST_NAME).read_text()).get("format") == CACHE_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_manifest(cache_dir: Path, verify_checksums: bool = True) -> dict[str, Any]:
+    """Read and check a cache's manifest; with `verify_checksums`, refuse a cache whose Arrow files were modified."""
+    path = cache_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"{cache_dir} has no {MANIFEST_NAME}: not a vlprep cache (build one with `vlprep cache`)")
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"{path} is not readable JSON: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
+        raise ManifestError(f"{path} is not a vlprep cache manifest")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise ManifestError(f"{path} has manifest version {manifest.get('version')}; this vlprep reads "
+                            f"{MANIFEST_VERSION}: rebuild the cache")
+    if verify_checksums:
+        recorded = manifest.get("data_files", {})
+        actual = data_file_checksums(cache_dir)
+        changed = sorted(name for name in recorded.keys() | actual.keys() if recorded.get(name) != actual.get(name))
+        if changed:
+            raise ManifestError(f"{cache_dir}: Arrow file(s) differ from the manifest's checksums "
+                                f"(modified, added or removed): {', '.join(changed)}. Rebuild the cache.")
+    return manifest

@@ -1,0 +1,243 @@
+"""Count: a record's input_ids, labels and length exactly as ms-swift 4.6's `qwen3_vl` template encodes it for training.
+
+No pixels are touched: image sizes come from headers, are resized with `qwen_vl_utils.smart_resize` (factor 32) under the
+pixel limits, and each `<|image_pad|>` expands to grid_t·grid_h·grid_w / merge². The text side follows the template's
+own segmentation: the conversation becomes a list of context pieces (template strings, queries, responses), pieces with
+the same loss weight are merged, and each merged segment is tokenized on its own. That is why content starting with
+"\n" gives one token more than a plain render of the chat template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qwen_vl_utils import smart_resize
+
+from vlprep.diagnostics import ImageInfo
+from vlprep.normalize import IMAGE_TAG
+
+PATCH_SIZE = 16
+MERGE_SIZE = 2
+FACTOR = PATCH_SIZE * MERGE_SIZE  # one image token per 32×32 pixels
+IMAGE_PAD_ID = 151655
+IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
+IM_END = "<|im_end|>\n"
+STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
+_TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (
+    "<image>", "<video>", "<audio>", "<bbox>", "<ref-object>", "<cot-process>", "<start-image>"))) + ")")
+
+
+@dataclass(frozen=True)
+class CountSettings:
+    """ms-swift's pixel limits, with its names and defaults (IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKEN_NUM, MAX_RATIO)."""
+
+    image_max_tokens: int = 16384
+    image_min_tokens: int = 4
+    max_ratio: int = 200
+
+    @property
+    def max_pixels(self) -> int:
+        return self.image_max_tokens * FACTOR * FACTOR
+
+    @property
+    def min_pixels(self) -> int:
+        return self.image_min_tokens * FACTOR * FACTOR
+
+    def swift_env(self) -> dict[str, str]:
+        """The environment that makes ms-swift resize exactly like this."""
+        return {"IMAGE_MAX_TOKEN_NUM": str(self.image_max_tokens), "IMAGE_MIN_TOKEN_NUM": str(self.image_min_tokens),
+                "MAX_RATIO": str(self.max_ratio)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "max_pixels": self.max_pixels, "min_pixels": self.min_pixels,
+                "patch_size": PATCH_SIZE, "merge_size": MERGE_SIZE}
+
+
+@dataclass(frozen=True)
+class CountedRecord:
+    length: int
+    image_tokens: int
+    grids: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    grids: tuple[tuple[int, int, int], ...]
+
+
+def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
+    resized_h, resized_w = smart_resize(height, width, factor=FACTOR, min_pixels=settings.min_pixels,
+                                        max_pixels=settings.max_pixels)
+    return (1, resized_h // PATCH_SIZE, resized_w // PATCH_SIZE)
+
+
+class TokenCounter:
+    """Encodes canonical records with a Qwen3-VL tokenizer (its Rust backend, one batch call per record)."""
+
+    def __init__(self, tokenizer: Any, settings: CountSettings) -> None:
+        self._backend = tokenizer.backend_tokenizer
+        self.settings = settings
+
+    def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedRecord:
+        encoded = self.encode(record, images)
+        image_tokens = sum(1 for token in encoded.input_ids if token == IMAGE_PAD_ID)
+        expected = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
+        assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/4 = {expected}"
+        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids)
+
+    def encode(self, record: dict[str, Any], images: list[ImageInfo]) -> Encoded:
+        grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
+        segments = _segments(record, len(images))
+        encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for (_, trained), encoding in zip(segments, encodings):
+            input_ids += encoding.ids
+            labels += encoding.ids if trained else [-100] * len(encoding.ids)
+        self._train_end_of_turn(input_ids, labels)
+        labels[0] = -100
+        return _expand_image_pads(input_ids, labels, grids)
+
+    def _train_end_of_turn(self, input_ids: list[int], labels: list[int]) -> None:
+        """ms-swift's dynamic EOS: the `<|im_end|>\\n` opening an untrained run right after a trained one is trained."""
+        suffix = self._backend.encode(IM_END, add_special_tokens=False).ids
+        start = 0
+        for i in range(1, len(labels) + 1):
+            if labels[i - 1] >= 0 and i < len(labels) and labels[i] == -100:
+                start = i
+            elif start > 0 and labels[i - 1] == -100 and (i == len(labels) or labels[i] >= 0):
+                if i - start >= len(suffix) and input_ids[start:start + len(suffix)] == suffix:
+                    labels[start:start + len(suffix)] = suffix
+
+
+def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tuple[int, int, int], ...]) -> Encoded:
+    out_ids: list[int] = []
+    out_labels: list[int] = []
+    image_index = 0
+    for token, label in zip(input_ids, labels):
+        if token == IMAGE_PAD_ID and image_index < len(grids):
+            t, h, w = grids[image_index]
+            count = t * h * w // (MERGE_SIZE * MERGE_SIZE)
+            out_ids += [IMAGE_PAD_ID] * count
+            out_labels += [-100] * count
+            image_index += 1
+        else:
+            out_ids.append(token)
+            out_labels.append(label)
+    return Encoded(out_ids, out_labels, grids)
+
+
+# ---- the template's segmentation -------------------------------------------------------------------------------
+
+def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """System split off, missing image tags prepended, tool turns and repeated roles folded, as ms-swift does."""
+    messages = [dict(turn) for turn in record["messages"]]
+    system = messages.pop(0)["content"] if messages and messages[0]["role"] == "system" else None
+    if image_count and messages:
+        everything = "\n".join(([system] if system else []) + [turn["content"] for turn in messages])
+        missing = image_count - everything.count(IMAGE_TAG)
+        if missing > 0:
+            messages[0]["content"] = IMAGE_TAG * missing + messages[0]["content"]
+    _fold_tools_after_user(messages)
+    folded: list[dict[str, Any]] = []
+    index = 0
+    while index < len(messages):
+        turn = messages[index]
+        previous = folded[-1] if folded else None
+        if previous and previous["role"] == "assistant" and turn["role"] == "tool":
+            tools = [turn]
+            while index + 1 < len(messages) and messages[index + 1]["role"] == "tool":
+                index += 1
+                tools.append(messages[index])
+            folded.append({"role": "tool", "prompt": [IM_END, _user_turn(_tool_responses(tools))]})
+        elif previous and previous["role"] == turn["role"] and turn["role"] in ("user", "assistant"):
+            previous["content"] += turn["content"]
+        else:
+            folded.append(turn)
+        index += 1
+    return system, folded
+
+
+def _fold_tools_after_user(messages: list[dict[str, Any]]) -> None:
+    """Tool results straight after a user turn are appended to that user turn."""
+    index = 0
+    while index < len(messages):
+        if messages[index]["role"] != "tool" or index == 0 or messages[index - 1]["role"] != "user":
+            index += 1
+            continue
+        end = index
+        while end + 1 < len(messages) and messages[end + 1]["role"] == "tool":
+            end += 1
+        messages[index - 1]["content"] += IM_END + "<|im_start|>user\n" + _tool_responses(messages[index:end + 1])
+        del messages[index:end + 1]
+
+
+def _tool_responses(tools: list[dict[str, Any]]) -> str:
+    return "\n".join(f"<tool_response>\n{turn['content']}\n</tool_response>" for turn in tools)
+
+
+def _user_turn(query: str) -> str:
+    return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _segments(record: dict[str, Any], image_count: int) -> list[tuple[str, bool]]:
+    """The merged (text, trained) segments the template tokenizes one by one."""
+    system, messages = _prepare_messages(record, image_count)
+    if messages and messages[0]["role"] == "assistant":
+        messages.insert(0, {"role": "user", "content": ""})
+    if len(messages) % 2:
+        messages.append({"role": "assistant", "content": None})
+    pieces: list[tuple[str, bool]] = []
+    if system:
+        pieces.append((f"<|im_start|>system\n{system}<|im_end|>\n", False))
+    rounds = len(messages) // 2
+    for round_index in range(rounds):
+        query, response = messages[2 * round_index], messages[2 * round_index + 1]["content"]
+        if query["role"] == "tool":
+            pieces += [(piece, False) for piece in query["prompt"]]
+        else:
+            pieces.append((_user_turn(query["content"]), False))
+        if response is None:
+            continue
+        pieces.append((response, True))
+        if round_index < rounds - 1:
+            if messages[2 * round_index + 2]["role"] != "tool":
+                pieces.append((IM_END, False))
+        elif not response.endswith(STOP_WORDS):
+            pieces.append((IM_END, True))
+    return _merge(_replace_image_tags(pieces, image_count))
+
+
+def _replace_image_tags(pieces: list[tuple[str, bool]], image_count: int) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    replaced = 0
+    for text, trained in pieces:
+        for part in _TEMPLATE_TAGS.split(text):
+            if not part:
+                continue
+            if part == IMAGE_TAG and replaced < image_count:
+                out.append((IMAGE_REPLACEMENT, False))
+                replaced += 1
+            else:
+                out.append((part, trained))
+    return out
+
+
+def _merge(pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    merged: list[tuple[str, bool]] = []
+    for text, trained in pieces:
+        if merged and merged[-1][1] == trained:
+            merged[-1] = (merged[-1][0] + text, trained)
+        else:
+            merged.append((text, trained))
+    return merged
+
+
+def settings_fingerprint(settings: CountSettings) -> str:
+    return hashlib.sha256(json.dumps(settings.to_json(), sort_keys=True).encode()).hexdigest()

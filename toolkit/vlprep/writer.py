@@ -1,0 +1,112 @@
+"""Write: accepted records into Arrow splits ms-swift's `--cached_dataset` loads, rejected lines into rejects.jsonl.
+
+Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
+Columns: `messages`, `images`, `lengths` (what ms-swift reads) and vlprep's provenance and verified counts
+(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features, List, Value, disable_progress_bars
+from datasets.arrow_writer import ArrowWriter
+
+from vlprep.diagnostics import RecordResult
+from vlprep.rules import Severity
+
+
+def cache_features(embed_images: bool) -> Features:
+    image = {"bytes": Value("binary"), "path": Value("string")} if embed_images else Value("string")
+    return Features({
+        "messages": List({"role": Value("string"), "content": Value("string")}),
+        "images": List(image),
+        "lengths": Value("int64"),
+        "vlprep_source": Value("string"),
+        "vlprep_line": Value("int64"),
+        "vlprep_image_grid_thw": List(List(Value("int64"))),
+        "vlprep_image_tokens": Value("int64"),
+    })
+
+
+def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
+    """The cached form of an accepted record: image references made absolute (or embedded as bytes)."""
+    assert result.record is not None and result.counted is not None
+    images: list[Any] = []
+    for ref, info in zip(result.record["images"], result.images):
+        path = info.path or ref  # data URIs have no path: they stay as written
+        if embed_images:
+            images.append({"bytes": Path(info.path).read_bytes() if info.path else None, "path": path})
+        else:
+            images.append(path)
+    return {
+        "messages": result.record["messages"],
+        "images": images,
+        "lengths": result.counted.length,
+        "vlprep_source": result.file,
+        "vlprep_line": result.line,
+        "vlprep_image_grid_thw": [list(grid) for grid in result.counted.grids],
+        "vlprep_image_tokens": result.counted.image_tokens,
+    }
+
+
+class SplitWriter:
+    """Streams rows of one split into an Arrow file, then saves it as a `datasets` folder."""
+
+    def __init__(self, work_dir: Path, name: str, features: Features) -> None:
+        self.name = name
+        self.rows = 0
+        self._path = work_dir / f"{name}.arrow"
+        self._writer = ArrowWriter(features=features, path=str(self._path))
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.write(row)
+        self.rows += 1
+
+    def save(self, out_dir: Path) -> None:
+        self._writer.finalize()
+        self._writer.close()
+        if self.rows:
+            disable_progress_bars()  # vlprep shows its own progress
+            Dataset.from_file(str(self._path)).save_to_disk(str(out_dir / self.name))
+        self._path.unlink(missing_ok=True)
+
+
+class RejectsWriter:
+    """`rejects.jsonl`: one line per rejected input line, with its rule codes, messages and original text."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "w", encoding="utf-8")
+        self.rows = 0
+
+    def write(self, result: RecordResult) -> list[str]:
+        """Write the rejected line; return its rule codes."""
+        errors = [d for d in result.diagnostics if d.severity is Severity.ERROR] or result.diagnostics
+        entry = {
+            "file": result.file,
+            "line": result.line,
+            "codes": sorted({d.code for d in errors}),
+            "message": "; ".join(d.message for d in errors) or "no record on this line",
+            "text": result.text,
+        }
+        if result.counted is not None:
+            entry["length"] = result.counted.length
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self.rows += 1
+        return entry["codes"]
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished staging folder into place; an existing target is moved aside first, then deleted."""
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
