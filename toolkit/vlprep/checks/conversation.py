@@ -59,9 +59,9 @@ def _check_tags(record: dict[str, Any]) -> list[Problem]:
     elif tags > len(images):
         problems.append(("M001", f"{tags} {IMAGE_TAG} tags but {len(images)} image(s)"))
     elif tags < len(images):
-        first = messages[0]["role"]
+        first = next((turn["role"] for turn in messages if turn["role"] != "system"), "none")
         problems.append(("M002", f"{tags} {IMAGE_TAG} tags but {len(images)} images: ms-swift prepends "
-                                 f"{len(images) - tags} tag(s) to messages[0] ({first})"))
+                                 f"{len(images) - tags} tag(s) to the first non-system turn ({first})"))
     if any(VIDEO_TAG in turn["content"] for turn in messages):
         problems.append(("M005", f"{VIDEO_TAG} tag: videos are not supported by vlprep"))
     if any(AUDIO_TAG in turn["content"] for turn in messages):

@@ -1,0 +1,97 @@
+"""The training recipe: defaults < YAML config file < command-line options, resolved into one FitConfig."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class FitConfig:
+    cached: str | None = None
+    model: str | None = None
+    output_dir: str = "output"
+    # tuning
+    tuner: str = "lora"  # lora | full
+    lora_rank: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    freeze_vit: bool = True
+    freeze_aligner: bool = True
+    freeze_llm: bool = False
+    # optimisation
+    learning_rate: float = 1e-4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 1
+    per_device_eval_batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.0
+    gradient_checkpointing: bool = True
+    torch_dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
+    deepspeed: str | None = None  # zero2 | zero3
+    max_length: int | None = None  # default: the cache's --max-length, else its longest record
+    packing: bool | None = None  # None: on when CUDA and flash attention are available
+    attn_impl: str | None = None  # None: flash_attn when packing, else sdpa
+    # bookkeeping
+    save_steps: int = 500
+    eval_steps: int = 500
+    logging_steps: int = 5
+    save_total_limit: int | None = None
+    seed: int = 42
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+    dataloader_num_workers: int = 0
+    resume: bool = False
+    # distributed
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str | None = None
+    master_port: int | None = None
+    # guards
+    allow_processor_mismatch: bool = False
+    verify_images: str = "sample"  # sample | all
+    trust_remote_code: bool = False
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(asdict(self), sort_keys=False)
+
+
+_FIELDS = {item.name for item in fields(FitConfig)}
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
+    """Defaults, then the YAML file's keys, then the options given on the command line (those not None)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read config {path}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of option names to values")
+        unknown = sorted(set(loaded) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; see `vltrain fit --help`")
+        values.update(loaded)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    config = FitConfig(**values)
+    if config.tuner not in ("lora", "full"):
+        raise ConfigError(f"tuner must be lora or full, not {config.tuner!r}")
+    if config.deepspeed not in (None, "zero2", "zero3"):
+        raise ConfigError(f"deepspeed must be zero2 or zero3, not {config.deepspeed!r}")
+    if config.verify_images not in ("sample", "all"):
+        raise ConfigError(f"verify_images must be sample or all, not {config.verify_images!r}")
+    if isinstance(config.target_modules, str):
+        config.target_modules = [config.target_modules]
+    if not config.cached:
+        raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`)")
+    return config

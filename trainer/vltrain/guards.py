@@ -1,0 +1,163 @@
+"""Checks that run before any model weight is loaded; each failure says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlprep.manifest import ManifestError, load_manifest
+
+from vltrain.config import FitConfig
+
+_IMAGE_SAMPLE = 64
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    overridden: bool = False
+
+
+@dataclass
+class Preflight:
+    """What the guards found and decided: the manifest, the attention/packing choice and the resolved max_length."""
+
+    manifest: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    packing: bool = False
+    attn_impl: str = "sdpa"
+    torch_dtype: str = "float32"
+    max_length: int = 0
+    cuda: bool = False
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok and not check.overridden]
+
+
+def flash_attention_available() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_guards(config: FitConfig) -> Preflight:
+    preflight = Preflight(cuda=cuda_available())
+    cache_dir = Path(config.cached or "")
+    try:
+        preflight.manifest = load_manifest(cache_dir)
+    except ManifestError as error:
+        preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
+        return preflight
+    preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and Arrow checksums verified"))
+    preflight.checks.append(_processor_check(config, preflight.manifest))
+    preflight.checks.append(_max_length_check(config, preflight))
+    preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
+    preflight.checks.append(_attention_check(config, preflight))
+    preflight.checks.append(_dtype_check(config, preflight))
+    return preflight
+
+
+def _processor_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
+    from vlprep.processor import ProcessorError, load_processor, processor_fingerprint
+
+    try:
+        fingerprint = processor_fingerprint(load_processor(config.model, config.trust_remote_code))
+    except ProcessorError as error:
+        return Check("processor", False, str(error), "pass --model with a Qwen3-VL model directory or Hub id")
+    cached = manifest["processor"]["fingerprint"]
+    if fingerprint == cached:
+        return Check("processor", True, f"the model's processor matches the cache's ({fingerprint[:12]})")
+    return Check("processor", False,
+                 f"the model's processor ({fingerprint[:12]}) differs from the one the cache was built with "
+                 f"({cached[:12]}, model {manifest['processor']['model']!r}): token ids and lengths would not match",
+                 f"rebuild the cache with `vlprep cache ... --model {config.model}`, or pass "
+                 "--allow-processor-mismatch if you know the difference is harmless",
+                 overridden=config.allow_processor_mismatch)
+
+
+def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:
+    manifest = preflight.manifest
+    longest = max((stats.get("max", 0) for stats in manifest["lengths"].values()), default=0)
+    cache_limit = manifest.get("max_length")
+    preflight.max_length = config.max_length or cache_limit or longest
+    if cache_limit and preflight.max_length < cache_limit:
+        return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the cache's "
+                                          f"--max-length {cache_limit}",
+                     f"use --max-length {cache_limit} or rebuild the cache with --max-length {preflight.max_length}")
+    if preflight.max_length < longest:
+        return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the longest cached "
+                                          f"record ({longest} tokens): ms-swift would drop those rows",
+                     f"use --max-length {longest} or rebuild the cache with --max-length {preflight.max_length}")
+    return Check("max_length", True, f"max_length {preflight.max_length} (longest cached record: {longest})")
+
+
+def _images_check(config: FitConfig, cache_dir: Path, manifest: dict[str, Any]) -> Check:
+    if manifest["images"]["embedded"]:
+        return Check("images", True, "images are embedded in the cache")
+    from datasets import load_from_disk
+
+    paths: list[str] = []
+    for split in ("train", "val"):
+        if (cache_dir / split).is_dir():
+            column = load_from_disk(str(cache_dir / split))["images"]
+            paths += [path for images in column for path in images if not path.startswith("data:")]
+    if config.verify_images == "sample" and len(paths) > _IMAGE_SAMPLE:
+        paths = random.Random(config.seed).sample(paths, _IMAGE_SAMPLE)
+    missing = [path for path in paths if not Path(path).is_file()]
+    scope = "all" if config.verify_images == "all" else "a sample of"
+    if missing:
+        return Check("images", False, f"{len(missing)} of {len(paths)} checked image file(s) are missing, "
+                                      f"e.g. {missing[0]}",
+                     "restore the images or rebuild the cache (use --embed-images to carry them in the cache)")
+    return Check("images", True, f"{scope} {len(paths)} image file(s) present")
+
+
+def _attention_check(config: FitConfig, preflight: Preflight) -> Check:
+    flash = flash_attention_available()
+    packing = config.packing if config.packing is not None else (preflight.cuda and flash)
+    preflight.packing = packing
+    preflight.attn_impl = config.attn_impl or ("flash_attn" if packing or (preflight.cuda and flash) else "sdpa")
+    if packing and not flash:
+        return Check("attention", False, "packing needs a flash-attention implementation and `flash_attn` is not "
+                                         "importable",
+                     "install flash-attn on a CUDA machine (`pip install flash-attn`), or pass --no-packing")
+    if packing and not preflight.cuda:
+        return Check("attention", False, "packing needs flash attention on a CUDA GPU; this machine has none",
+                     "pass --no-packing (CPU training uses sdpa without packing)")
+    reason = "" if config.packing is not None else " (auto: CUDA and flash_attn " + (
+        "available)" if packing else "not both available)")
+    return Check("attention", True, f"attn_impl {preflight.attn_impl}, packing {'on' if packing else 'off'}{reason}")
+
+
+def _dtype_check(config: FitConfig, preflight: Preflight) -> Check:
+    dtype = config.torch_dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if preflight.cuda else "float32"
+    preflight.torch_dtype = dtype
+    if dtype in ("bfloat16", "float16") and not preflight.cuda:
+        return Check("dtype", False, f"{dtype} requested on a machine without a CUDA GPU",
+                     "pass --torch-dtype float32 on CPU")
+    return Check("dtype", True, f"torch_dtype {dtype}")
+
+
+def steps_per_epoch(preflight: Preflight, config: FitConfig) -> int:
+    """Optimizer steps per epoch: exact without packing; with packing, estimated from token totals."""
+    world = config.nproc_per_node * config.nnodes
+    per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * world
+    train = preflight.manifest["lengths"]["train"]
+    if not train.get("records"):
+        return 0
+    units = math.ceil(train["tokens"] / preflight.max_length) if preflight.packing else train["records"]
+    return max(1, math.ceil(units / per_step))

@@ -1,0 +1,149 @@
+"""Turn a FitConfig and its preflight into ms-swift SFT arguments and environment, and run them.
+
+One device: `swift.sft_main(SftArguments(...))` in this process. Several devices or machines: ms-swift's own `swift sft`
+command with NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT, which starts torchrun itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from vlprep.processor import resolve_model_dir
+
+from vltrain.config import FitConfig
+from vltrain.guards import Preflight
+
+_PIXEL_ENV = {"image_max_tokens": "IMAGE_MAX_TOKEN_NUM", "image_min_tokens": "IMAGE_MIN_TOKEN_NUM",
+              "max_ratio": "MAX_RATIO"}
+_LEGACY_PIXEL_ENV = ("MAX_PIXELS", "MIN_PIXELS")
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+def swift_environment(config: FitConfig, manifest: dict[str, Any]) -> dict[str, str]:
+    env = {name: str(manifest["counting"][key]) for key, name in _PIXEL_ENV.items()}
+    if config.nproc_per_node > 1 or config.nnodes > 1:
+        env["NPROC_PER_NODE"] = str(config.nproc_per_node)
+        env["NNODES"] = str(config.nnodes)
+        env["NODE_RANK"] = str(config.node_rank)
+        if config.master_addr:
+            env["MASTER_ADDR"] = config.master_addr
+        if config.master_port:
+            env["MASTER_PORT"] = str(config.master_port)
+    return env
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    numbered = [(int(match.group(1)), path) for path in output_dir.glob("checkpoint-*")
+                if path.is_dir() and (match := re.fullmatch(r"checkpoint-(\d+)", path.name))]
+    return max(numbered)[1] if numbered else None
+
+
+def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
+    cache = Path(config.cached or "")
+    output_dir = Path(config.output_dir)
+    args: dict[str, Any] = {
+        "model": str(resolve_model_dir(config.model, config.trust_remote_code)),
+        "model_type": "qwen3_vl",
+        "check_model": False,
+        "cached_dataset": [str(cache / "train")],
+        "strict": True,
+        "max_length": preflight.max_length,
+        "truncation_strategy": "delete",
+        "tuner_type": config.tuner,
+        "freeze_vit": config.freeze_vit,
+        "freeze_aligner": config.freeze_aligner,
+        "freeze_llm": config.freeze_llm,
+        "torch_dtype": preflight.torch_dtype,
+        "attn_impl": preflight.attn_impl,
+        "packing": preflight.packing,
+        "padding_free": preflight.packing,
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "per_device_eval_batch_size": config.per_device_eval_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "warmup_ratio": config.warmup_ratio,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "save_steps": config.save_steps,
+        "eval_steps": config.eval_steps,
+        "logging_steps": config.logging_steps,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": config.report_to,
+        "dataloader_num_workers": config.dataloader_num_workers,
+        "output_dir": str(output_dir),
+        "add_version": False,
+    }
+    if (cache / "val").is_dir():
+        args["cached_val_dataset"] = [str(cache / "val")]
+    else:
+        args["eval_strategy"] = "no"
+    if config.tuner == "lora":
+        args.update(lora_rank=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                    target_modules=config.target_modules)
+    if config.deepspeed:
+        args["deepspeed"] = config.deepspeed
+    if config.save_total_limit is not None:
+        args["save_total_limit"] = config.save_total_limit
+    if config.resume:
+        checkpoint = last_checkpoint(output_dir)
+        if checkpoint is None:
+            raise LaunchError(f"--resume: no checkpoint-* folder in {output_dir}")
+        args["resume_from_checkpoint"] = str(checkpoint)
+    return args
+
+
+def as_cli(args: dict[str, Any]) -> list[str]:
+    """ms-swift command-line form of the arguments (`--key value`, lists as several values)."""
+    argv: list[str] = []
+    for key, value in args.items():
+        argv.append(f"--{key}")
+        if isinstance(value, list):
+            argv += [str(item) for item in value]
+        elif isinstance(value, bool):
+            argv.append("true" if value else "false")
+        else:
+            argv.append(str(value))
+    return argv
+
+
+def _prepare_environment(env: dict[str, str]) -> None:
+    for name in _LEGACY_PIXEL_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    _refuse_stale_pixel_limits(env)
+
+
+def _refuse_stale_pixel_limits(env: dict[str, str]) -> None:
+    """ms-swift applies the pixel limits to qwen-vl-utils once per process; refuse to train under other limits."""
+    vision_process = sys.modules.get("qwen_vl_utils.vision_process")
+    if vision_process is None or not hasattr(vision_process, "_patch"):
+        return
+    for name in ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "MAX_RATIO"):
+        if str(getattr(vision_process, name, env[name])) != env[name]:
+            raise LaunchError(f"this process already configured ms-swift with {name}="
+                              f"{getattr(vision_process, name)}, not the cache's {env[name]}: run vltrain in a new "
+                              "process")
+
+
+def run_in_process(args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    _prepare_environment(env)
+    from swift import SftArguments, sft_main
+
+    return sft_main(SftArguments(**args))
+
+
+def run_distributed(args: dict[str, Any], env: dict[str, str]) -> int:
+    swift = Path(sys.executable).with_name("swift")
+    command = [str(swift), "sft", *as_cli(args)]
+    child_env = {key: value for key, value in os.environ.items() if key not in _LEGACY_PIXEL_ENV}
+    return subprocess.run(command, env={**child_env, **env}, check=False).returncode
