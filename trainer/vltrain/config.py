@@ -41,6 +41,10 @@ class FitConfig:
     max_length: int | None = None  # default: the cache's --max-length, else its longest record
     packing: bool | None = None  # None: on when CUDA and flash attention are available
     attn_impl: str | None = None  # None: flash_attn when packing, else sdpa
+    # pixel limits: None means "the cache's"; a different value is refused (the cache's lengths would be wrong)
+    image_max_tokens: int | None = None
+    image_min_tokens: int | None = None
+    max_ratio: int | None = None
     # bookkeeping
     save_steps: int = 500
     eval_steps: int = 500

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +63,9 @@ def run_guards(config: FitConfig) -> Preflight:
         preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
         return preflight
     preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and Arrow checksums verified"))
+    preflight.checks.append(_remote_code_check(config))
     preflight.checks.append(_processor_check(config, preflight.manifest))
+    preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
     preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
     preflight.checks.append(_attention_check(config, preflight))
@@ -85,6 +89,57 @@ def _processor_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
                  f"rebuild the cache with `vlprep cache ... --model {config.model}`, or pass "
                  "--allow-processor-mismatch if you know the difference is harmless",
                  overridden=config.allow_processor_mismatch)
+
+
+def _remote_code_check(config: FitConfig) -> Check:
+    """ms-swift loads model configs with trust_remote_code=True: refuse a directory that ships code, unless asked."""
+    if config.model is None or not Path(config.model).is_dir():
+        return Check("remote code", True, "no local model directory with code to run")
+    model_dir = Path(config.model)
+    code_files = sorted(path.name for path in model_dir.glob("*.py"))
+    try:
+        auto_map = "auto_map" in json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        auto_map = False
+    if not (code_files or auto_map):
+        return Check("remote code", True, f"{model_dir} ships no Python code")
+    shipped = ", ".join(code_files) or "auto_map in config.json"
+    if config.trust_remote_code:
+        return Check("remote code", True, f"{model_dir} ships code ({shipped}); allowed by --trust-remote-code")
+    return Check("remote code", False, f"{model_dir} ships Python code ({shipped}) that loading would execute",
+                 "Qwen3-VL is native to transformers and needs no remote code: remove the files, or pass "
+                 "--trust-remote-code if you trust them")
+
+
+_PIXEL_SETTINGS = (("image_max_tokens", "IMAGE_MAX_TOKEN_NUM"), ("image_min_tokens", "IMAGE_MIN_TOKEN_NUM"),
+                   ("max_ratio", "MAX_RATIO"))
+
+
+def _requested_pixel_limits(config: FitConfig) -> dict[str, tuple[int, str]]:
+    """Pixel limits asked for by options/config, else by ms-swift's environment variables (legacy ones converted)."""
+    requested: dict[str, tuple[int, str]] = {}
+    for key, env_name in _PIXEL_SETTINGS:
+        value = getattr(config, key)
+        if value is not None:
+            requested[key] = (int(value), f"--{key.replace('_', '-')}")
+        elif os.environ.get(env_name):
+            requested[key] = (int(os.environ[env_name]), f"${env_name}")
+    for legacy, key in (("MAX_PIXELS", "image_max_tokens"), ("MIN_PIXELS", "image_min_tokens")):
+        if key not in requested and os.environ.get(legacy):
+            requested[key] = (int(os.environ[legacy]) // 1024, f"${legacy}")
+    return requested
+
+
+def _pixel_limits_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
+    counting = manifest["counting"]
+    differing = [f"{source}={value} (cache: {counting[key]})"
+                 for key, (value, source) in _requested_pixel_limits(config).items() if value != counting[key]]
+    limits = ", ".join(f"{env}={counting[key]}" for key, env in _PIXEL_SETTINGS)
+    if differing:
+        return Check("pixel limits", False, "training would resize images differently from the cache: "
+                                            + "; ".join(differing) + ", so lengths and image tokens would change",
+                     f"train with the cache's limits ({limits}) or rebuild the cache with the new ones")
+    return Check("pixel limits", True, f"ms-swift gets the cache's {limits}")
 
 
 def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:
