@@ -1,20 +1,29 @@
-"""`vlprep cache`: lint, count and write an ms-swift-ready Arrow cache, atomically, accounting for every input line.
+"""`vlprep cache`: lint, count and write an ms-swift-ready Arrow cache, accounting for every input line.
 
-Every line ends in exactly one of train / val / rejects: train + val + rejected = input lines, asserted before the
-cache is moved into place and recorded in the manifest. The cache is built in a hidden staging folder beside the
-target and renamed at the end, so an interrupted run leaves no half cache.
+Every line ends in exactly one of train / val / rejects: train + val + rejected = input lines, asserted before the cache
+is moved into place and recorded in the manifest.
+
+The build runs in a hidden folder beside the target (`.NAME.vlprep-partial`), in shards of `shard_lines` input lines.
+After each complete shard the build state (position, tallies, duplicate fingerprints, verification sample) is saved
+atomically, so after Ctrl-C or kill -9 `--resume` continues from the last complete shard and produces the same rows,
+order and counts as an uninterrupted run. Only a finished, verified cache is renamed into place; a lock on
+`.NAME.vlprep-lock` keeps two builds off the same folder (the lock dies with its process, so a stale one is harmless).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import statistics
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +37,17 @@ from vlprep.pipeline import PipelineOptions
 from vlprep.processor import load_processor, processor_fingerprint, resolve_model_dir
 from vlprep.reader import count_lines
 from vlprep.rules import RULES
-from vlprep.tokens import CountSettings, TokenCounter, settings_fingerprint
+from vlprep.settings import CountSettings, settings_fingerprint
+from vlprep.tokens import TokenCounter
 from vlprep.verify import Sample, verify_sample
-from vlprep.writer import RejectsWriter, SplitWriter, cache_features, cache_row, replace_dir
+from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
+                           save_split)
+
+SPLITS = ("train", "val")
 
 
 class CacheError(RuntimeError):
-    """A problem with the request (output folder, options): reported as a usage error."""
+    """A problem with the request (output folder, lock, resume): reported as a usage error."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class CacheRequest:
     verify: int | None = 64  # None: every record
     workers: int = 1
     force: bool = False
+    resume: bool = False
+    shard_lines: int = 10_000
     max_line_bytes: int = MAX_LINE_BYTES_DEFAULT
 
 
@@ -70,6 +85,21 @@ class LengthStats:
         pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
         return {"records": len(ordered), "tokens": sum(ordered), "min": ordered[0], "max": ordered[-1],
                 "mean": round(statistics.fmean(ordered), 2), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
+
+
+@dataclass
+class BuildState:
+    """Everything a resumed build needs to continue exactly where the last complete shard ended."""
+
+    request_key: str
+    tally: Tally
+    sample: Sample
+    shards: int = 0
+    position: tuple[int, int] = (0, 0)  # (file index, lines of that file done)
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    rejected: int = 0
+    stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
+    rejects_by_code: Counter[str] = field(default_factory=Counter)
 
 
 def in_val(seed: int, file_index: int, line: int, ratio: float) -> bool:
@@ -90,9 +120,49 @@ def check_output_folder(out: Path, force: bool) -> None:
             raise CacheError(f"--out {out} already holds a vlprep cache; pass --force to replace it")
 
 
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.vlprep-partial"
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """An exclusive lock on the output folder; the OS drops it when its process dies, so stale locks cannot block."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.parent / f".{out.name}.vlprep-lock"
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise CacheError(f"{out} is being built by {holder}; wait for it to finish (a lock held by a dead process "
+                         "is released automatically)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"vlprep cache (pid {os.getpid()})\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()
+
+
 def describe_inputs(files: list[Path], role: str) -> list[dict[str, Any]]:
     return [{"path": str(file.resolve()), "role": role, "size": file.stat().st_size, "sha256": file_sha256(file),
              "lines": count_lines(file)} for file in files]
+
+
+def request_key(request: CacheRequest, inputs: list[dict[str, Any]]) -> str:
+    """What decides the output: a resumed build must have been started with the same inputs and settings."""
+    decisive = {
+        "inputs": [(entry["path"], entry["sha256"], entry["role"]) for entry in inputs],
+        "val_ratio": request.val_ratio, "seed": request.seed, "model": request.model,
+        "settings": dataclasses.asdict(request.settings), "pipeline": repr(request.pipeline),
+        "max_length": request.max_length, "embed_images": request.embed_images, "verify": request.verify,
+        "shard_lines": request.shard_lines, "max_line_bytes": request.max_line_bytes,
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -102,79 +172,144 @@ class BuildOutcome:
 
 
 def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
-    """Build the cache; `progress(results, total)` may wrap the result stream (a progress bar)."""
+    """Build (or with request.resume, finish) the cache; `progress(results, total, done)` may wrap the result stream."""
     check_output_folder(request.out, request.force)
-    processor = load_processor(request.model, request.trust_remote_code)
-    model_dir = str(resolve_model_dir(request.model, request.trust_remote_code))
-    counter = TokenCounter(processor.tokenizer, request.settings)
-    inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
-    total_lines = sum(entry["lines"] for entry in inputs)
-    staging = request.out.parent / f".{request.out.name}.vlprep-staging-{os.getpid()}"
-    request.out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / ".work").mkdir(parents=True)
-    try:
-        manifest, rejects_by_code = _write_staging(request, counter, model_dir, staging, inputs, progress)
-        manifest["processor"] = {"model": request.model or "embedded", "fingerprint": processor_fingerprint(processor),
-                                 "template": "qwen3_vl", "trust_remote_code": request.trust_remote_code}
-        assert manifest["counts"]["input_lines"] == total_lines, "every input line must be accounted for"
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        replace_dir(staging, request.out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return BuildOutcome(manifest, rejects_by_code)
+    with output_lock(request.out):
+        processor = load_processor(request.model, request.trust_remote_code)
+        counter = TokenCounter(processor.tokenizer, request.settings)
+        inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
+        work = partial_dir(request.out)
+        state = _start_or_resume(request, work, request_key(request, inputs))
+        try:
+            _write_shards(request, counter, work, state, inputs, progress)
+        except KeyboardInterrupt:
+            raise  # the partial build stays for --resume
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        try:
+            manifest = _finish(request, counter, processor, work, state, inputs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return BuildOutcome(manifest, state.rejects_by_code)
 
 
-def _results(request: CacheRequest, counter: TokenCounter) -> Iterator[tuple[int, RecordResult]]:
-    """(file index, result) for every line of the train files, then of the val files."""
-    options = PipelineOptions(image_root=request.pipeline.image_root, limits=request.pipeline.limits,
-                              max_images=request.pipeline.max_images, max_depth=request.pipeline.max_depth,
-                              keep_records=True, counting=request.settings, max_length=request.max_length)
+def _start_or_resume(request: CacheRequest, work: Path, key: str) -> BuildState:
+    state_path = work / "state.pkl"
+    if request.resume:
+        try:
+            state: BuildState = pickle.loads(state_path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError):
+            raise CacheError(f"--resume: no interrupted build of {request.out} to resume (nothing in {work}); "
+                             "run without --resume") from None
+        if state.request_key != key:
+            raise CacheError("--resume: the inputs or settings differ from the interrupted build's; run the "
+                             "interrupted command again with --resume, or start over without --resume")
+        for leftover in (work / "shards").glob("*"):  # files of the shard that was being written
+            if _shard_index(leftover) >= state.shards:
+                leftover.unlink()
+        return state
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "shards").mkdir(parents=True)
+    state = BuildState(request_key=key, tally=Tally(frozenset(RULES)), sample=Sample(request.verify, request.seed))
+    _save_state(work, state)
+    return state
+
+
+def _shard_index(path: Path) -> int:
+    return int(path.name.split("-")[1].split(".")[0])
+
+
+def _save_state(work: Path, state: BuildState) -> None:
+    temporary = work / "state.pkl.tmp"
+    temporary.write_bytes(pickle.dumps(state))
+    os.replace(temporary, work / "state.pkl")
+    with open(work / "journal.jsonl", "a") as journal:
+        journal.write(json.dumps({"shards": state.shards, "position": state.position, "rows": state.rows,
+                                  "rejected": state.rejected}) + "\n")
+
+
+def _results(request: CacheRequest, counter: TokenCounter, start: tuple[int, int]
+             ) -> Iterator[tuple[int, RecordResult]]:
+    """(file index, result) for every line of the train files, then of the val files, from `start`."""
+    options = dataclasses.replace(request.pipeline, keep_records=True, counting=request.settings,
+                                  max_length=request.max_length)
     files = request.train_files + request.val_files
     index_of = {str(file): index for index, file in enumerate(files)}
-    for result in run(files, options, request.workers, request.max_line_bytes, counter_factory=lambda: counter):
+    for result in run(files, options, request.workers, request.max_line_bytes, counter_factory=lambda: counter,
+                      start=start):
         yield index_of[result.file], result
 
 
-def _write_staging(request: CacheRequest, counter: TokenCounter, model_dir: str, staging: Path,
-                   inputs: list[dict[str, Any]], progress: Any) -> tuple[dict[str, Any], Counter[str]]:
-    features = cache_features(request.embed_images)
-    splits = {name: SplitWriter(staging / ".work", name, features) for name in ("train", "val")}
-    stats = {name: LengthStats() for name in splits}
-    rejects = RejectsWriter(staging / "rejects.jsonl")
-    rejects_by_code: Counter[str] = Counter()
-    tally = Tally(frozenset(RULES))
-    sample = Sample(request.verify, request.seed)
-    train_count = len(request.train_files)
-    results: Iterable[tuple[int, RecordResult]] = _results(request, counter)
+class _Shard:
+    def __init__(self, work: Path, index: int, embed_images: bool) -> None:
+        shards = work / "shards"
+        features = cache_features(embed_images)
+        self.splits = {name: ShardWriter(shards / f"{name}-{index:05d}.arrow", features) for name in SPLITS}
+        self.rejects = RejectsWriter(shards / f"rejects-{index:05d}.jsonl")
+        self.lines = 0
+
+    def close(self) -> None:
+        for writer in self.splits.values():
+            writer.close()
+        self.rejects.close()
+
+
+def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, state: BuildState,
+                  inputs: list[dict[str, Any]], progress: Any) -> None:
+    train_files = len(request.train_files)
+    results: Iterable[tuple[int, RecordResult]] = _results(request, counter, state.position)
     if progress is not None:
-        results = progress(results, sum(entry["lines"] for entry in inputs))
-    try:
-        for file_index, result in results:
-            tally.observe(result)
-            if result.record is None or result.counted is None or result.has_errors(tally.active):
-                rejects_by_code.update(rejects.write(result))
-                continue
-            is_val = file_index >= train_count or in_val(request.seed, file_index, result.line, request.val_ratio)
+        results = progress(results, sum(entry["lines"] for entry in inputs), state.tally.records)
+    shard = _Shard(work, state.shards, request.embed_images)
+    for file_index, result in results:
+        state.tally.observe(result)
+        if result.record is None or result.counted is None or result.has_errors(state.tally.active):
+            state.rejects_by_code.update(shard.rejects.write(result))
+            state.rejected += 1
+        else:
+            is_val = file_index >= train_files or in_val(request.seed, file_index, result.line, request.val_ratio)
             split = "val" if is_val else "train"
-            splits[split].write(cache_row(result, request.embed_images))
-            stats[split].add(result.counted.length)
-            sample.offer(result.file, result.line, result.record, result.images)
-    finally:
-        rejects.close()
-    for writer in splits.values():
-        writer.save(staging)
-    shutil.rmtree(staging / ".work")
-    verified = verify_sample(sample, counter, model_dir)
-    counts = {"input_lines": tally.records, "train": splits["train"].rows, "val": splits["val"].rows,
-              "rejected": rejects.rows}
+            shard.splits[split].write(cache_row(result, request.embed_images))
+            state.rows[split] += 1
+            state.stats[split].add(result.counted.length)
+            state.sample.offer(result.file, result.line, result.record, result.images)
+        state.position = (file_index, result.line)
+        shard.lines += 1
+        if shard.lines >= request.shard_lines:
+            shard.close()
+            state.shards += 1
+            _save_state(work, state)
+            shard = _Shard(work, state.shards, request.embed_images)
+    shard.close()
+    state.shards += 1
+    _save_state(work, state)
+
+
+def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, work: Path, state: BuildState,
+            inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Assemble the shards, verify, write the manifest and move the cache into place."""
+    final = work / "cache"
+    final.mkdir()
+    shards = work / "shards"
+    for name in SPLITS:
+        rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name)
+        assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
+    concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
+    model_dir = str(resolve_model_dir(request.model, request.trust_remote_code))
+    verified = verify_sample(state.sample, counter, model_dir)
+    counts = {"input_lines": state.tally.records, "train": state.rows["train"], "val": state.rows["val"],
+              "rejected": state.rejected}
     counts["identity_holds"] = counts["train"] + counts["val"] + counts["rejected"] == counts["input_lines"]
+    assert counts["identity_holds"] and counts["input_lines"] == sum(entry["lines"] for entry in inputs), \
+        "every input line must end in exactly one of train / val / rejects"
     manifest = {
         "format": CACHE_FORMAT,
         "version": MANIFEST_VERSION,
         "created": now_iso(),
         "tool": library_versions(),
+        "processor": {"model": request.model or "embedded", "fingerprint": processor_fingerprint(processor),
+                      "template": "qwen3_vl", "trust_remote_code": request.trust_remote_code},
         "counting": {**request.settings.to_json(), "fingerprint": settings_fingerprint(request.settings)},
         "max_length": request.max_length,
         "image_check": {"full_decode": request.pipeline.limits.full_decode,
@@ -185,12 +320,16 @@ def _write_staging(request: CacheRequest, counter: TokenCounter, model_dir: str,
         "split": {"val_ratio": request.val_ratio, "seed": request.seed,
                   "val_files": [str(file.resolve()) for file in request.val_files]},
         "counts": counts,
-        "lengths": {name: value.to_json() for name, value in stats.items()},
-        "rejects_by_code": dict(sorted(rejects_by_code.items())),
-        "warnings_by_code": {code: n for code, n in sorted(tally.counts.items()) if RULES[code].severity.value != "error"},
+        "lengths": {name: value.to_json() for name, value in state.stats.items()},
+        "rejects_by_code": dict(sorted(state.rejects_by_code.items())),
+        "warnings_by_code": {code: n for code, n in sorted(state.tally.counts.items())
+                             if RULES[code].severity.value != "error"},
         "verification": {"image_pad_count": "asserted for every record",
                          "ms_swift_template": {"mode": "all" if request.verify is None else "sample",
                                                "records_checked": verified, "mismatches": 0}},
-        "data_files": data_file_checksums(staging),
+        "build": {"shards": state.shards, "shard_lines": request.shard_lines},
+        "data_files": data_file_checksums(final),
     }
-    return manifest, rejects_by_code
+    (final / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    replace_dir(final, request.out)
+    return manifest

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vlprep.cache import CacheError, CacheRequest, build_cache
 from vlprep.checks.images import ImageLimits
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
 from vlprep.lint import Tally, lint_results
@@ -25,10 +24,8 @@ from vlprep.pipeline import PipelineOptions
 from vlprep.progress import with_progress
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
-from vlprep.processor import ProcessorError, load_processor
 from vlprep.rules import RULES, Severity, select_codes
-from vlprep.tokens import FACTOR, CountSettings, TokenCounter
-from vlprep.verify import VerificationError
+from vlprep.settings import FACTOR, CountSettings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers are processes; no tokenizer threads across fork
 
@@ -81,6 +78,8 @@ MaxRatio = Annotated[float, typer.Option("--max-ratio", min=1.0, help="Largest a
 MaxImages = Annotated[int, typer.Option("--max-images", min=1, help="Most images per record (L002).")]
 MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="Longer lines are rejected unread (J006).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ImageTimeout = Annotated[float, typer.Option("--image-timeout", min=0.01,
+                                             help="Seconds one image check may take before it is reported (I014).")]
 Model = Annotated[Optional[str], typer.Option(
     "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",
@@ -106,12 +105,12 @@ def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_p
 
 
 def pipeline_options(image_root: Optional[Path], fast: bool, max_image_pixels: int, max_ratio: float,
-                     max_images: int, **extra: object) -> PipelineOptions:
+                     max_images: int, image_timeout: float, **extra: object) -> PipelineOptions:
     if image_root is not None and not image_root.is_dir():
         raise usage_error(f"--image-root {image_root}: not a directory")
     limits = ImageLimits(max_pixels=max_image_pixels, max_ratio=max_ratio, full_decode=not fast)
     return PipelineOptions(image_root=image_root.resolve() if image_root else None, limits=limits,
-                           max_images=max_images, **extra)  # type: ignore[arg-type]
+                           max_images=max_images, image_timeout_s=image_timeout, **extra)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -129,6 +128,7 @@ def lint(
     max_ratio: MaxRatio = ImageLimits.max_ratio,
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
+    image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
     max_length: MaxLength = None,
     model: Model = None,
     trust_remote_code: TrustRemoteCode = False,
@@ -145,10 +145,12 @@ def lint(
     files = check_inputs(files)
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
-    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images,
+    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
                                counting=settings if max_length else None, max_length=max_length)
     counter = None
     if max_length:
+        from vlprep.tokens import TokenCounter
+
         counter = TokenCounter(load_model_processor(model, trust_remote_code).tokenizer, settings)
     total = sum(count_lines(file) for file in files)
     started = time.perf_counter()
@@ -163,6 +165,9 @@ def lint(
 
 
 def load_model_processor(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
+    """The processor, imported lazily: transformers and torch take seconds to import, and plain lint needs neither."""
+    from vlprep.processor import ProcessorError, load_processor
+
     try:
         return load_processor(model, trust_remote_code)
     except ProcessorError as error:
@@ -199,7 +204,12 @@ def cache(
     max_image_pixels: MaxImagePixels = ImageLimits.max_pixels,
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
+    image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing vlprep cache at --out.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted build (same command) from its "
+                                                          "last complete shard.")] = False,
+    shard_lines: Annotated[int, typer.Option("--shard-lines", min=1, help="Input lines per shard (resume granularity).")
+                           ] = 10_000,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
     quiet: Quiet = False,
 ) -> None:
@@ -210,6 +220,9 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
+    from vlprep.cache import CacheError, CacheRequest, build_cache
+    from vlprep.verify import VerificationError
+
     files = check_inputs(files)
     val_files = check_inputs(val or [])
     if val_files and val_ratio:
@@ -218,11 +231,11 @@ def cache(
     request = CacheRequest(
         train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, model=model,
         trust_remote_code=trust_remote_code, settings=settings,
-        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images),
+        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
-        max_line_bytes=max_line_bytes)
+        resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes)
     load_model_processor(model, trust_remote_code)
-    progress = None if quiet else (lambda items, total: with_progress(items, total, "cache"))
+    progress = None if quiet else (lambda items, total, done: with_progress(items, total, "cache", completed=done))
     try:
         outcome = build_cache(request, progress)
     except CacheError as error:
@@ -231,7 +244,8 @@ def cache(
         err.print(f"[red]verification failed, no cache written:[/] {error}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted: no cache was written (the staging folder was removed)[/]")
+        err.print(f"[yellow]interrupted: no cache was written to {out}. To continue from the last complete shard, run "
+                  "the same command again with --resume.[/]")
         raise typer.Exit(130) from None
     manifest = outcome.manifest
     counts = manifest["counts"]

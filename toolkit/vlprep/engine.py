@@ -1,15 +1,18 @@
 """Run the per-record pipeline over files in worker processes, streaming, in input order, with bounded memory.
 
 Lines are read in the parent and sent to workers in chunks; at most `4 × workers` chunks are in flight, so memory does not
-grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill) breaks the pool:
-the pool is rebuilt and the lost chunks are re-run one line per task, so only the line that kills a worker again is
-reported (W001) and the run goes on.
+grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill, or its watchdog
+ending it on an image that overran --image-timeout) breaks the pool: the pool is rebuilt and the lost chunks are re-run
+one line per task, so only the line that kills a worker again is reported (I014 for a timeout, W001 otherwise) and the
+run goes on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +23,7 @@ from typing import Any
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.reader import RawLine, iter_raw_lines
+from vlprep.watchdog import Watchdog, read_marker
 
 Chunk = tuple[str, list[RawLine]]
 MAX_LINE_BYTES_DEFAULT = 64 << 20
@@ -33,9 +37,9 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | None) -> None:
+def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | None, marker_dir: str) -> None:
     _worker_state["options"] = options
-    _worker_state["images"] = ImageCache()
+    _worker_state["images"] = ImageCache(Watchdog(options.image_timeout_s, Path(marker_dir)))
     _worker_state["counter"] = counter_factory() if counter_factory else None
 
 
@@ -46,11 +50,12 @@ def _run_chunk(chunk: Chunk) -> list[RecordResult]:
     return [process_line(raw, file, state["options"], state["images"], state["counter"]) for raw in lines]
 
 
-def _chunks(files: list[Path], max_line_bytes: int) -> Iterator[Chunk]:
-    for file in files:
+def _chunks(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iterator[Chunk]:
+    first_file, skip_lines = start
+    for index, file in enumerate(files[first_file:], start=first_file):
         lines: list[RawLine] = []
         size = 0
-        for raw in iter_raw_lines(file, max_line_bytes):
+        for raw in iter_raw_lines(file, max_line_bytes, skip_lines if index == first_file else 0):
             lines.append(raw)
             size += raw.size
             if len(lines) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
@@ -61,20 +66,21 @@ def _chunks(files: list[Path], max_line_bytes: int) -> Iterator[Chunk]:
 
 
 def run(files: list[Path], options: PipelineOptions, workers: int, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
-        counter_factory: Callable[[], Any] | None = None) -> Iterator[RecordResult]:
-    """Yield one RecordResult per input line, in input order."""
-    chunks = _chunks(files, max_line_bytes)
-    if workers <= 1:
-        _init_worker(options, counter_factory)
-        for chunk in chunks:
-            yield from _run_chunk(chunk)
-        return
-    yield from _PoolRunner(options, workers, counter_factory).run(chunks)
+        counter_factory: Callable[[], Any] | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
+    """Yield one RecordResult per input line, in input order, from `start` = (file index, lines of it to skip)."""
+    chunks = _chunks(files, max_line_bytes, start)
+    marker_dir = tempfile.mkdtemp(prefix="vlprep-watchdog-")
+    try:
+        yield from _PoolRunner(options, max(1, workers), counter_factory, marker_dir).run(chunks)
+    finally:
+        shutil.rmtree(marker_dir, ignore_errors=True)
 
 
 class _PoolRunner:
-    def __init__(self, options: PipelineOptions, workers: int, counter_factory: Callable[[], Any] | None) -> None:
-        self._args = (options, counter_factory)
+    def __init__(self, options: PipelineOptions, workers: int, counter_factory: Callable[[], Any] | None,
+                 marker_dir: str) -> None:
+        self._args = (options, counter_factory, marker_dir)
+        self._marker_dir = Path(marker_dir)
         self._workers = workers
         self._pool = self._new_pool()
 
@@ -113,9 +119,14 @@ class _PoolRunner:
             return self._pool.submit(_run_chunk, (name, [raw])).result()
         except BrokenProcessPool:
             self._restart()
-            message = "the worker process died while checking this record (crash or out-of-memory kill)"
-            return [RecordResult(file=name, line=raw.line, text=_raw_text(raw),
-                                 diagnostics=[Diagnostic("W001", raw.line, message, name)])]
+            marker = read_marker(self._marker_dir, name, raw.line)
+            if marker is not None:
+                diagnostic = Diagnostic("I014", raw.line, f"image {marker['image']} took longer than "
+                                                          f"--image-timeout {marker['timeout_s']} s to check", name)
+            else:
+                diagnostic = Diagnostic("W001", raw.line, "the worker process died while checking this record "
+                                                          "(crash or out-of-memory kill)", name)
+            return [RecordResult(file=name, line=raw.line, text=_raw_text(raw), diagnostics=[diagnostic])]
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

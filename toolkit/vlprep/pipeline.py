@@ -14,6 +14,7 @@ from vlprep.checks.images import ImageCheck, ImageLimits, check_image
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
 from vlprep.reader import RawLine
+from vlprep.watchdog import Watchdog
 
 
 @dataclass(frozen=True)
@@ -25,22 +26,29 @@ class PipelineOptions:
     keep_records: bool = False  # keep the canonical record and original text (needed by `cache`)
     counting: Any = None  # vlprep.tokens.CountSettings when token lengths are wanted
     max_length: int | None = None
+    image_timeout_s: float = 60.0
 
 
 class ImageCache:
-    """Per-worker memo of image checks: datasets often reference one image from many records."""
+    """Per-worker memo of image checks (datasets often reference one image from many records), each check guarded by
+    the worker's watchdog when it has one."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, watchdog: Watchdog | None = None, capacity: int = 4096) -> None:
         self._entries: OrderedDict[tuple[str, str], ImageCheck] = OrderedDict()
         self._capacity = capacity
+        self._watchdog = watchdog
 
-    def check(self, ref: str, base_dir: Path, options: PipelineOptions) -> ImageCheck:
+    def check(self, ref: str, base_dir: Path, options: PipelineOptions, where: tuple[str, int]) -> ImageCheck:
         key = (str(base_dir), ref)
         hit = self._entries.get(key)
         if hit is not None and not ref.startswith("data:"):
             self._entries.move_to_end(key)
             return hit
-        result = check_image(ref, base_dir, options.image_root, options.limits)
+        if self._watchdog is None:
+            result = check_image(ref, base_dir, options.image_root, options.limits)
+        else:
+            with self._watchdog.guard(where[0], where[1], ref):
+                result = check_image(ref, base_dir, options.image_root, options.limits)
         if not ref.startswith("data:"):
             self._entries[key] = result
             if len(self._entries) > self._capacity:
@@ -135,7 +143,7 @@ def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, ima
         report("L002", f"{len(refs)} images > --max-images {options.max_images}; images not checked")
         return
     for index, ref in enumerate(refs):
-        checked = images.check(ref, base_dir, options)
+        checked = images.check(ref, base_dir, options, (result.file, result.line))
         for code, message in checked.problems:
             report(code, f"images[{index}]: {message}")
         if checked.info is not None:

@@ -19,15 +19,16 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} rec/s" if speed else "- rec/s", style="progress.data.speed")
 
 
-def with_progress(items: Iterable[T], total: int, description: str, enabled: bool = True) -> Iterator[T]:
-    """Yield `items` unchanged while a progress bar on stderr counts them against `total`."""
+def with_progress(items: Iterable[T], total: int, description: str, enabled: bool = True, completed: int = 0
+                  ) -> Iterator[T]:
+    """Yield `items` unchanged while a progress bar on stderr counts them (after `completed`) against `total`."""
     if not enabled:
         yield from items
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(description, total=total, completed=completed)
         for item in items:
             yield item
             progress.advance(task)

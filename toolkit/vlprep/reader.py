@@ -18,14 +18,16 @@ class RawLine:
     size: int = 0
 
 
-def iter_raw_lines(path: Path, max_line_bytes: int) -> Iterator[RawLine]:
-    """Yield every line of `path` (1-based numbers), without its line terminator.
+def iter_raw_lines(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
+    """Yield every line of `path` (1-based numbers), without its line terminator, after the first `skip` lines.
 
     A line longer than `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in
     memory whole.
     """
     with open(path, "rb") as handle:
         number = 0
+        while number < skip and _skip_rest_of_line(handle):
+            number += 1
         while True:
             chunk = handle.readline(max_line_bytes + 1)
             if not chunk:

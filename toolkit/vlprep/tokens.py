@@ -9,52 +9,22 @@ the same loss weight are merged, and each merged segment is tokenized on its own
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from qwen_vl_utils import smart_resize
 
 from vlprep.diagnostics import ImageInfo
 from vlprep.normalize import IMAGE_TAG
+from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings
 
-PATCH_SIZE = 16
-MERGE_SIZE = 2
-FACTOR = PATCH_SIZE * MERGE_SIZE  # one image token per 32×32 pixels
 IMAGE_PAD_ID = 151655
 IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
 IM_END = "<|im_end|>\n"
 STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
 _TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (
     "<image>", "<video>", "<audio>", "<bbox>", "<ref-object>", "<cot-process>", "<start-image>"))) + ")")
-
-
-@dataclass(frozen=True)
-class CountSettings:
-    """ms-swift's pixel limits, with its names and defaults (IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKEN_NUM, MAX_RATIO)."""
-
-    image_max_tokens: int = 16384
-    image_min_tokens: int = 4
-    max_ratio: int = 200
-
-    @property
-    def max_pixels(self) -> int:
-        return self.image_max_tokens * FACTOR * FACTOR
-
-    @property
-    def min_pixels(self) -> int:
-        return self.image_min_tokens * FACTOR * FACTOR
-
-    def swift_env(self) -> dict[str, str]:
-        """The environment that makes ms-swift resize exactly like this."""
-        return {"IMAGE_MAX_TOKEN_NUM": str(self.image_max_tokens), "IMAGE_MIN_TOKEN_NUM": str(self.image_min_tokens),
-                "MAX_RATIO": str(self.max_ratio)}
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "max_pixels": self.max_pixels, "min_pixels": self.min_pixels,
-                "patch_size": PATCH_SIZE, "merge_size": MERGE_SIZE}
 
 
 @dataclass(frozen=True)
@@ -237,7 +207,3 @@ def _merge(pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         else:
             merged.append((text, trained))
     return merged
-
-
-def settings_fingerprint(settings: CountSettings) -> str:
-    return hashlib.sha256(json.dumps(settings.to_json(), sort_keys=True).encode()).hexdigest()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, List, Value, disable_progress_bars
+from datasets import Dataset, Features, List, Value, concatenate_datasets, disable_progress_bars
 from datasets.arrow_writer import ArrowWriter
 
 from vlprep.diagnostics import RecordResult
@@ -53,26 +53,40 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
     }
 
 
-class SplitWriter:
-    """Streams rows of one split into an Arrow file, then saves it as a `datasets` folder."""
+class ShardWriter:
+    """Streams rows of one split of one shard into an Arrow file."""
 
-    def __init__(self, work_dir: Path, name: str, features: Features) -> None:
-        self.name = name
+    def __init__(self, path: Path, features: Features) -> None:
+        self.path = path
         self.rows = 0
-        self._path = work_dir / f"{name}.arrow"
-        self._writer = ArrowWriter(features=features, path=str(self._path))
+        self._writer = ArrowWriter(features=features, path=str(path))
 
     def write(self, row: dict[str, Any]) -> None:
         self._writer.write(row)
         self.rows += 1
 
-    def save(self, out_dir: Path) -> None:
+    def close(self) -> None:
         self._writer.finalize()
         self._writer.close()
-        if self.rows:
-            disable_progress_bars()  # vlprep shows its own progress
-            Dataset.from_file(str(self._path)).save_to_disk(str(out_dir / self.name))
-        self._path.unlink(missing_ok=True)
+
+
+def save_split(shards: list[Path], out_dir: Path) -> int:
+    """Concatenate a split's shard files, in order, into one `save_to_disk` folder; returns its row count."""
+    parts = [Dataset.from_file(str(path)) for path in shards]
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return 0
+    disable_progress_bars()  # vlprep shows its own progress
+    dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    dataset.save_to_disk(str(out_dir))
+    return len(dataset)
+
+
+def concatenate_files(parts: list[Path], target: Path) -> None:
+    with open(target, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, out)
 
 
 class RejectsWriter:

@@ -1,0 +1,60 @@
+"""A per-worker watchdog for image checks that take too long.
+
+A decoder stuck in C code cannot be interrupted from Python, so the watchdog thread records which image of which line
+overran its time limit in a marker file and ends the worker process. The parent sees a broken pool, re-runs the lost
+lines one by one, and reports the line whose marker it finds as I014 (others that die as W001).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+EXIT_CODE = 70
+
+
+def marker_path(marker_dir: Path, file: str, line: int) -> Path:
+    digest = hashlib.blake2b(f"{file}:{line}".encode(), digest_size=10).hexdigest()
+    return marker_dir / f"{digest}.timeout"
+
+
+def read_marker(marker_dir: Path, file: str, line: int) -> dict[str, object] | None:
+    path = marker_path(marker_dir, file, line)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Watchdog:
+    def __init__(self, timeout_s: float, marker_dir: Path) -> None:
+        self._timeout_s = timeout_s
+        self._marker_dir = marker_dir
+        self._current: tuple[float, str, int, str] | None = None
+        threading.Thread(target=self._watch, name="vlprep-watchdog", daemon=True).start()
+
+    @contextmanager
+    def guard(self, file: str, line: int, ref: str) -> Iterator[None]:
+        self._current = (time.monotonic() + self._timeout_s, file, line, ref)
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def _watch(self) -> None:
+        period = min(0.05, self._timeout_s / 4)
+        while True:
+            time.sleep(period)
+            current = self._current
+            if current is not None and time.monotonic() > current[0]:
+                _, file, line, ref = current
+                marker = marker_path(self._marker_dir, file, line)
+                marker.write_text(json.dumps({"file": file, "line": line, "image": ref[:200],
+                                              "timeout_s": self._timeout_s}))
+                os._exit(EXIT_CODE)
