@@ -268,6 +268,36 @@ def cache(
 
 
 @app.command()
+def inspect(
+    cache_dir: Annotated[Path, typer.Argument(help="A folder made by `vlprep cache`.")],
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
+) -> None:
+    """Verify a cache (manifest and Arrow checksums) and summarize it; exit 1 if it was modified.
+
+    Example: [bold]vlprep inspect arrow/[/]
+    """
+    from vlprep.manifest import ManifestError, load_manifest
+
+    try:
+        manifest = load_manifest(cache_dir)
+    except ManifestError as error:
+        err.print(f"[red]refused:[/] {error}")
+        raise typer.Exit(1) from None
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+        return
+    counts, counting = manifest["counts"], manifest["counting"]
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]{cache_dir}[/]: vlprep cache built {manifest['created']} by vlprep {manifest['tool']['vlprep']}"
+                  f"; checksums of {len(manifest['data_files'])} Arrow file(s) verified")
+    console.print(f"  {counts['train']:,} train, {counts['val']:,} val, {counts['rejected']:,} rejected = "
+                  f"{counts['input_lines']:,} input lines")
+    console.print(f"  processor {manifest['processor']['model']} ({manifest['processor']['fingerprint'][:12]}), "
+                  f"IMAGE_MAX_TOKEN_NUM={counting['image_max_tokens']}, IMAGE_MIN_TOKEN_NUM={counting['image_min_tokens']}, "
+                  f"MAX_RATIO={counting['max_ratio']}, max_length {manifest['max_length']}")
+
+
+@app.command()
 def rules(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> None:

@@ -2,12 +2,14 @@
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
 Columns: `messages`, `images`, `lengths` (what ms-swift reads) and vlprep's provenance and verified counts
-(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`).
+(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size and
+mtime when cached, so training can tell a changed image).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ def cache_features(embed_images: bool) -> Features:
         "vlprep_line": Value("int64"),
         "vlprep_image_grid_thw": List(List(Value("int64"))),
         "vlprep_image_tokens": Value("int64"),
+        "vlprep_image_size": List(Value("int64")),  # bytes on disk when cached (-1: no file)
+        "vlprep_image_mtime_ns": List(Value("int64")),
     })
 
 
@@ -36,7 +40,12 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
     """The cached form of an accepted record: image references made absolute (or embedded as bytes)."""
     assert result.record is not None and result.counted is not None
     images: list[Any] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
     for ref, info in zip(result.record["images"], result.images):
+        stat = os.stat(info.path) if info.path else None
+        sizes.append(stat.st_size if stat else -1)
+        mtimes.append(stat.st_mtime_ns if stat else -1)
         path = info.path or ref  # data URIs have no path: they stay as written
         if embed_images:
             images.append({"bytes": Path(info.path).read_bytes() if info.path else None, "path": path})
@@ -50,6 +59,8 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
         "vlprep_line": result.line,
         "vlprep_image_grid_thw": [list(grid) for grid in result.counted.grids],
         "vlprep_image_tokens": result.counted.image_tokens,
+        "vlprep_image_size": sizes,
+        "vlprep_image_mtime_ns": mtimes,
     }
 
 

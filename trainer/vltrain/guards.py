@@ -159,24 +159,40 @@ def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:
 
 
 def _images_check(config: FitConfig, cache_dir: Path, manifest: dict[str, Any]) -> Check:
+    """Image files referenced by the cache still exist with the size and mtime they had when cached."""
     if manifest["images"]["embedded"]:
         return Check("images", True, "images are embedded in the cache")
     from datasets import load_from_disk
 
-    paths: list[str] = []
+    files: dict[str, tuple[int, int]] = {}
     for split in ("train", "val"):
         if (cache_dir / split).is_dir():
-            column = load_from_disk(str(cache_dir / split))["images"]
-            paths += [path for images in column for path in images if not path.startswith("data:")]
+            table = load_from_disk(str(cache_dir / split)).select_columns(
+                ["images", "vlprep_image_size", "vlprep_image_mtime_ns"])
+            for row in table:
+                for path, size, mtime in zip(row["images"], row["vlprep_image_size"], row["vlprep_image_mtime_ns"]):
+                    if size >= 0:
+                        files[path] = (size, mtime)
+    paths = sorted(files)
     if config.verify_images == "sample" and len(paths) > _IMAGE_SAMPLE:
         paths = random.Random(config.seed).sample(paths, _IMAGE_SAMPLE)
-    missing = [path for path in paths if not Path(path).is_file()]
-    scope = "all" if config.verify_images == "all" else "a sample of"
-    if missing:
-        return Check("images", False, f"{len(missing)} of {len(paths)} checked image file(s) are missing, "
-                                      f"e.g. {missing[0]}",
-                     "restore the images or rebuild the cache (use --embed-images to carry them in the cache)")
-    return Check("images", True, f"{scope} {len(paths)} image file(s) present")
+    missing, changed = [], []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            missing.append(path)
+            continue
+        if (stat.st_size, stat.st_mtime_ns) != files[path]:
+            changed.append(path)
+    scope = "every" if config.verify_images == "all" else f"a sample ({len(paths)} of {len(files)}) of the"
+    if missing or changed:
+        problems = [f"{len(missing)} missing (e.g. {missing[0]})"] if missing else []
+        problems += [f"{len(changed)} changed since caching: {', '.join(changed[:5])}"] if changed else []
+        return Check("images", False, f"checked {scope} cached image files: " + "; ".join(problems),
+                     "restore the images or rebuild the cache (--embed-images carries them inside the cache); "
+                     "--verify-images all checks every file")
+    return Check("images", True, f"{scope} cached image files present and unchanged")
 
 
 def _attention_check(config: FitConfig, preflight: Preflight) -> Check:
