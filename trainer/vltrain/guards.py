@@ -165,10 +165,14 @@ def _images_check(config: FitConfig, cache_dir: Path, manifest: dict[str, Any]) 
     from datasets import load_from_disk
 
     files: dict[str, tuple[int, int]] = {}
+    columns = ["images", "vlprep_image_size", "vlprep_image_mtime_ns"]
     for split in ("train", "val"):
         if (cache_dir / split).is_dir():
-            table = load_from_disk(str(cache_dir / split)).select_columns(
-                ["images", "vlprep_image_size", "vlprep_image_mtime_ns"])
+            dataset = load_from_disk(str(cache_dir / split))
+            if not set(columns) <= set(dataset.column_names):
+                return Check("images", False, f"{cache_dir / split} lacks the columns {', '.join(columns)}: it was "
+                                              "written by another vlprep version", "rebuild the cache")
+            table = dataset.select_columns(columns)
             for row in table:
                 for path, size, mtime in zip(row["images"], row["vlprep_image_size"], row["vlprep_image_mtime_ns"]):
                     if size >= 0:
