@@ -50,7 +50,7 @@ class RecordResult:
     text: str
     input_format: str | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    fingerprint: bytes | None = None
+    fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys
     record: dict[str, Any] | None = None
     images: list[ImageInfo] = field(default_factory=list)
     counted: Any = None  # vlprep.tokens.CountedRecord when counting was asked for

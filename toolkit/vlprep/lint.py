@@ -1,7 +1,8 @@
 """Cross-record checks and the tally of a run: duplicates (D001), mixed formats per file (F001), counts per rule.
 
 Records arrive in input order from the engine; everything here runs in the parent process and keeps O(1) state per
-record (a 16-byte fingerprint for duplicate detection) plus a few line numbers per file.
+record (a 64-bit fingerprint and the packed position of its first occurrence, about 100 bytes per distinct record in a
+Python dict) plus a few line numbers per file.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Tally:
     records: int = 0
     records_with_errors: int = 0
     files: list[FileTally] = field(default_factory=list)
-    _seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)
+    _seen: dict[int, int] = field(default_factory=dict)  # fingerprint -> file index << 40 | line
 
     def observe(self, result: RecordResult) -> list[Diagnostic]:
         if not self.files or self.files[-1].path != result.file:
@@ -63,10 +64,11 @@ class Tally:
         self.files[-1].observe(result)
         self.records += 1
         if result.fingerprint is not None:
-            first = self._seen.setdefault(result.fingerprint, (result.file, result.line))
-            if first != (result.file, result.line):
-                result.diagnostics.append(Diagnostic("D001", result.line,
-                                                     f"identical to {first[0]}:{first[1]}", result.file))
+            here = (len(self.files) - 1) << 40 | result.line
+            first = self._seen.setdefault(result.fingerprint, here)
+            if first != here:
+                where = f"{self.files[first >> 40].path}:{first & ((1 << 40) - 1)}"
+                result.diagnostics.append(Diagnostic("D001", result.line, f"identical to {where}", result.file))
         active = [d for d in result.diagnostics if d.code in self.active]
         self.counts.update(d.code for d in active)
         if any(d.severity is Severity.ERROR for d in active):

@@ -83,8 +83,8 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     obj = _parse(text, options.max_depth, report)
     if obj is None:
         return result
-    result.fingerprint = hashlib.blake2b(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode(),
-                                         digest_size=16).digest()
+    canonical = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+    result.fingerprint = int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
     normalized = normalize(obj)
     result.input_format = normalized.input_format
     for code, message in normalized.problems:

@@ -2,7 +2,9 @@
 
 Full mode must find truncated files, so every byte of the stream is decoded; for JPEG, Pillow's draft mode decodes the DCT
 at 1/8 scale, which still reads and entropy-decodes the whole stream (a truncated file still raises) at a fraction of
-the cost.
+the cost. Header-only mode (--fast) still catches the common truncation, a file cut short, by looking for the format's
+end marker (JPEG EOI, PNG IEND, GIF trailer, WebP RIFF size) in the file's last bytes; corruption inside the stream is
+only found by decoding.
 """
 
 from __future__ import annotations
@@ -109,20 +111,26 @@ def inspect_image(stream: io.BufferedIOBase, path: str, limits: ImageLimits) -> 
             problems.append(("I006", f"{name}: {width}x{height} has aspect ratio {ratio:.0f} > {limits.max_ratio:g}"))
         if min(width, height) < MIN_SIDE:
             problems.append(("I007", f"{name}: {width}x{height} has a side under {MIN_SIDE} px"))
+        # decode before the header warnings, which may load frames or EXIF and would swallow a decoding error;
+        # the tail check after them, as it moves the stream the lazy image reads from
+        integrity_problem = _decode(image, name) if limits.full_decode else None
         problems.extend(_header_warnings(image, name))
-        if limits.full_decode:
-            decode_problem = _decode(image, name)
-            if decode_problem:
-                problems.append(decode_problem)
+        if not limits.full_decode:
+            integrity_problem = _tail_problem(stream, image.format, name)
+        if integrity_problem:
+            problems.append(integrity_problem)
         return ImageCheck(info, tuple(problems))
 
 
 def _header_warnings(image: Image.Image, name: str) -> list[Problem]:
     problems: list[Problem] = []
-    try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION)
-    except Exception:  # noqa: BLE001 - a malformed EXIF block is not worth failing the image for
-        orientation = None
+    orientation = None
+    # PNG's getexif() decodes the whole image when no eXIf chunk came before the pixel data: skip it then
+    if not (image.format == "PNG" and "exif" not in image.info):
+        try:
+            orientation = image.getexif().get(_EXIF_ORIENTATION)
+        except Exception:  # noqa: BLE001 - a malformed EXIF block is not worth failing the image for
+            orientation = None
     if orientation not in (None, 1):
         problems.append(("I008", f"{name}: EXIF orientation {orientation}; training uses the unrotated pixels"))
     transparent_palette = image.mode in ("P", "PA") and "transparency" in image.info
@@ -143,6 +151,27 @@ def _decode(image: Image.Image, name: str) -> Problem | None:
     except Exception as error:  # noqa: BLE001 - any decoder failure is a corrupt image, reported, never raised
         return ("I004", f"{name}: decoding failed: {error}")
     return None
+
+
+_END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND", "GIF": b";"}
+_TAIL_BYTES = 4096
+
+
+def _tail_problem(stream: io.BufferedIOBase, image_format: str | None, name: str) -> Problem | None:
+    """Header-only mode's cheap truncation check: the format's end marker must be near the end of the file."""
+    size = _stream_size(stream)
+    if image_format == "WEBP":
+        stream.seek(4)
+        declared = int.from_bytes(stream.read(4), "little") + 8
+        return None if size >= declared else ("I004", f"{name}: RIFF declares {declared} bytes, the file has {size}: "
+                                                      "truncated")
+    marker = _END_MARKERS.get(image_format or "")
+    if marker is None or size < 0:
+        return None
+    stream.seek(max(0, size - _TAIL_BYTES))
+    if marker in stream.read(_TAIL_BYTES):
+        return None
+    return ("I004", f"{name}: no {image_format} end marker near the end of the file: truncated")
 
 
 def _stream_size(stream: io.BufferedIOBase) -> int:
