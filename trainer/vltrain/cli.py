@@ -140,7 +140,9 @@ def fit(
     except LaunchError as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(1) from None
-    summary = run_summary(result, preflight)
+    epochs = fit_config.num_train_epochs
+    whole = int(epochs) if fit_config.max_steps < 0 and not distributed and float(epochs).is_integer() else None
+    summary = run_summary(result, preflight, whole)
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     emit(summary, output_format)
     raise typer.Exit(0 if summary["loss_finite"] else 1)

@@ -80,6 +80,7 @@ def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
         "data_seed": config.seed,
         "report_to": config.report_to,
         "dataloader_num_workers": config.dataloader_num_workers,
+        "include_num_input_tokens_seen": "all",  # padded tokens per step: gives tokens/s and padding waste
         "output_dir": str(output_dir),
         "add_version": False,
     }

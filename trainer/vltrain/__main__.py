@@ -1,0 +1,5 @@
+"""`python -m vltrain`: the vltrain command line."""
+
+from vltrain.cli import main
+
+main()
