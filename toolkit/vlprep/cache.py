@@ -100,6 +100,7 @@ class BuildState:
     rejected: int = 0
     stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
     rejects_by_code: Counter[str] = field(default_factory=Counter)
+    complete: bool = False  # every input line is in a shard: only assembly and verification remain
 
 
 def in_val(seed: int, file_index: int, line: int, ratio: float) -> bool:
@@ -181,16 +182,15 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
         work = partial_dir(request.out)
         state = _start_or_resume(request, work, request_key(request, inputs))
         try:
-            _write_shards(request, counter, work, state, inputs, progress)
+            if not state.complete:
+                _write_shards(request, counter, work, state, inputs, progress)
+            manifest = _finish(request, counter, processor, work, state, inputs)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        try:
-            manifest = _finish(request, counter, processor, work, state, inputs)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return BuildOutcome(manifest, state.rejects_by_code)
 
 
@@ -234,7 +234,7 @@ def _results(request: CacheRequest, counter: TokenCounter, start: tuple[int, int
     """(file index, result) for every line of the train files, then of the val files, from `start`."""
     options = dataclasses.replace(request.pipeline, keep_records=True, counting=request.settings,
                                   max_length=request.max_length)
-    files = request.train_files + request.val_files
+    files = [file.resolve() for file in request.train_files + request.val_files]
     index_of = {str(file): index for index, file in enumerate(files)}
     for result in run(files, options, request.workers, request.max_line_bytes, counter_factory=lambda: counter,
                       start=start):
@@ -283,6 +283,7 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, stat
             shard = _Shard(work, state.shards, request.embed_images)
     shard.close()
     state.shards += 1
+    state.complete = True
     _save_state(work, state)
 
 
@@ -290,6 +291,7 @@ def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, work: 
             inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """Assemble the shards, verify, write the manifest and move the cache into place."""
     final = work / "cache"
+    shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
     final.mkdir()
     shards = work / "shards"
     for name in SPLITS:

@@ -14,6 +14,7 @@ from vlprep.checks.images import ImageCheck, ImageLimits, check_image
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
 from vlprep.reader import RawLine
+from vlprep.settings import UnencodableImage
 from vlprep.watchdog import Watchdog
 
 
@@ -102,7 +103,11 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     if options.keep_records:
         result.record = record
     if counter is not None and not any(d.severity.value == "error" for d in result.diagnostics):
-        result.counted = counter.count(record, result.images)
+        try:
+            result.counted = counter.count(record, result.images)
+        except UnencodableImage as error:
+            report("I015", f"{error}: ms-swift cannot encode it")
+            return result
         if options.max_length is not None and result.counted.length > options.max_length:
             report("L001", f"{result.counted.length:,} tokens ({result.counted.image_tokens:,} image tokens) "
                            f"> --max-length {options.max_length:,}")

@@ -53,6 +53,9 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S010", "unknown-format", _E, "The record matches none of the supported formats (messages, ShareGPT, OpenAI parts)."),
     Rule("S011", "bad-turn", _E, "A turn is not an object with a role and content."),
     Rule("S012", "bad-images-field", _E, "`images` is not a string or a list of strings / {bytes, path} objects."),
+    Rule("S013", "misplaced-tool-turn", _E,
+         "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
+         "template cannot encode the conversation."),
     # --- media tags ---
     Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),
     Rule("M002", "fewer-tags-than-images", _W,
@@ -81,6 +84,8 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("I012", "bad-data-uri", _E, "A data: URI that is not base64 image data."),
     Rule("I013", "unreadable-image", _E, "The image file exists but cannot be read (permissions, a directory, ...)."),
     Rule("I014", "image-decode-timeout", _E, "Decoding the image took longer than --image-timeout seconds."),
+    Rule("I015", "image-resized-to-nothing", _E,
+         "Under the pixel limits the image resizes to a side of 0 pixels: ms-swift cannot encode it."),
     # --- duplicates / file ---
     Rule("D001", "duplicate-record", _W, "The record is identical to an earlier one (the first line is named)."),
     Rule("F001", "mixed-formats", _W,

@@ -12,6 +12,10 @@ MERGE_SIZE = 2
 FACTOR = PATCH_SIZE * MERGE_SIZE  # one image token per 32×32 pixels
 
 
+class UnencodableImage(ValueError):
+    """An image that cannot be encoded under the settings (training would fail on it too)."""
+
+
 @dataclass(frozen=True)
 class CountSettings:
     """ms-swift's pixel limits, with its names and defaults (IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKEN_NUM, MAX_RATIO)."""

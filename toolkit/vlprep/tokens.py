@@ -17,7 +17,7 @@ from qwen_vl_utils import smart_resize
 
 from vlprep.diagnostics import ImageInfo
 from vlprep.normalize import IMAGE_TAG
-from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings
+from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 
 IMAGE_PAD_ID = 151655
 IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -44,6 +44,9 @@ class Encoded:
 def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
     resized_h, resized_w = smart_resize(height, width, factor=FACTOR, min_pixels=settings.min_pixels,
                                         max_pixels=settings.max_pixels)
+    if resized_h <= 0 or resized_w <= 0:
+        raise UnencodableImage(f"{width}x{height} resizes to {resized_w}x{resized_h} under "
+                               f"--image-max-tokens {settings.image_max_tokens}")
     return (1, resized_h // PATCH_SIZE, resized_w // PATCH_SIZE)
 
 

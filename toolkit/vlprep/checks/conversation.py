@@ -22,7 +22,28 @@ def control_token_pattern() -> re.Pattern[str]:
 
 
 def check_conversation(record: dict[str, Any]) -> list[Problem]:
-    return _check_turns(record["messages"]) + _check_tags(record) + _check_injection(record["messages"])
+    messages = record["messages"]
+    return _check_turns(messages) + _check_tool_order(messages) + _check_tags(record) + _check_injection(messages)
+
+
+def _check_tool_order(messages: list[dict[str, Any]]) -> list[Problem]:
+    """ms-swift folds tool results into the turn before them: a user turn (appended to it) or an assistant turn (the
+    results become the next query, which only an assistant turn may answer)."""
+    problems: list[Problem] = []
+    before_tools: str | None = None  # role of the turn the current run of tool turns follows
+    previous: str | None = None
+    for index, turn in enumerate(messages):
+        role = turn["role"]
+        if role == "tool" and previous != "tool":
+            before_tools = previous
+            if previous not in ("user", "assistant"):
+                problems.append(("S013", f"messages[{index}] is a tool turn with no user or assistant turn before it"))
+        elif role == "user" and previous == "tool" and before_tools == "assistant":
+            problems.append(("S013", f"messages[{index}] is a user turn right after tool results: only the "
+                                     "assistant may answer them"))
+        if role != "system" or index:
+            previous = role
+    return problems
 
 
 def _check_turns(messages: list[dict[str, Any]]) -> list[Problem]:
