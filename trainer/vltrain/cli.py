@@ -142,7 +142,8 @@ def fit(
         raise typer.Exit(1) from None
     epochs = fit_config.num_train_epochs
     whole = int(epochs) if fit_config.max_steps < 0 and not distributed and float(epochs).is_integer() else None
-    summary = run_summary(result, preflight, whole)
+    resumed = args.get("resume_from_checkpoint")
+    summary = run_summary(result, preflight, whole, int(Path(resumed).name.split("-")[-1]) if resumed else 0)
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     emit(summary, output_format)
     raise typer.Exit(0 if summary["loss_finite"] else 1)

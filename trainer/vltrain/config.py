@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,30 @@ class FitConfig:
 _FIELDS = {item.name for item in fields(FitConfig)}
 
 
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """A YAML value as the field's type (YAML reads `1e-3` as a string, `5` where a float is meant as an int)."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        origin = typing.get_origin(kind)
+        if origin is list:
+            items = value if isinstance(value, list) else [value]
+            return [str(item) for item in items]
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            continue
+        if kind in (int, float, str):
+            try:
+                if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+                    continue
+                return kind(float(value)) if kind is int else kind(value)
+            except (TypeError, ValueError):
+                continue
+    raise ConfigError(f"{name}: {value!r} is not a valid {' or '.join(getattr(k, '__name__', str(k)) for k in allowed)}")
+
+
 def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
     """Defaults, then the YAML file's keys, then the options given on the command line (those not None)."""
     values: dict[str, Any] = {}
@@ -85,7 +111,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
         unknown = sorted(set(loaded) - _FIELDS)
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; see `vltrain fit --help`")
-        values.update(loaded)
+        hints = typing.get_type_hints(FitConfig)
+        values.update({key: _coerce(key, value, hints[key]) for key, value in loaded.items()})
     values.update({key: value for key, value in overrides.items() if value is not None})
     config = FitConfig(**values)
     if config.tuner not in ("lora", "full"):

@@ -91,19 +91,28 @@ def _processor_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
                  overridden=config.allow_processor_mismatch)
 
 
-def _remote_code_check(config: FitConfig) -> Check:
-    """ms-swift loads model configs with trust_remote_code=True: refuse a directory that ships code, unless asked."""
-    if config.model is None or not Path(config.model).is_dir():
-        return Check("remote code", True, "no local model directory with code to run")
-    model_dir = Path(config.model)
-    code_files = sorted(path.name for path in model_dir.glob("*.py"))
+def _declares_auto_map(path: Path) -> bool:
     try:
-        auto_map = "auto_map" in json.loads((model_dir / "config.json").read_text())
+        content = json.loads(path.read_text())
     except (OSError, ValueError):
-        auto_map = False
-    if not (code_files or auto_map):
-        return Check("remote code", True, f"{model_dir} ships no Python code")
-    shipped = ", ".join(code_files) or "auto_map in config.json"
+        return False
+    return isinstance(content, dict) and "auto_map" in content
+
+
+def _remote_code_check(config: FitConfig) -> Check:
+    """ms-swift loads configs, tokenizers and processors with trust_remote_code=True: refuse a model directory that
+    ships code or points at code (`auto_map` in any of its JSON files), unless asked."""
+    from vlprep.processor import ProcessorError, resolve_model_dir
+
+    try:
+        model_dir = resolve_model_dir(config.model, config.trust_remote_code)
+    except ProcessorError:
+        return Check("remote code", True, "no model directory to inspect (the processor check reports why)")
+    code_files = sorted(path.name for path in model_dir.glob("*.py"))
+    mapped = sorted(path.name for path in model_dir.glob("*.json") if _declares_auto_map(path))
+    if not (code_files or mapped):
+        return Check("remote code", True, f"{model_dir} ships no Python code and maps none")
+    shipped = ", ".join(code_files + [f"auto_map in {name}" for name in mapped])
     if config.trust_remote_code:
         return Check("remote code", True, f"{model_dir} ships code ({shipped}); allowed by --trust-remote-code")
     return Check("remote code", False, f"{model_dir} ships Python code ({shipped}) that loading would execute",

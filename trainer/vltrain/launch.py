@@ -6,14 +6,13 @@ command with NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT, wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-from vlprep.processor import resolve_model_dir
 
 from vltrain.config import FitConfig
 from vltrain.guards import Preflight
@@ -47,6 +46,8 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 
 def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
+    from vlprep.processor import resolve_model_dir
+
     cache = Path(config.cached or "")
     output_dir = Path(config.output_dir)
     args: dict[str, Any] = {
@@ -137,10 +138,12 @@ def _refuse_stale_pixel_limits(env: dict[str, str]) -> None:
 
 
 def run_in_process(args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """ms-swift logs to stdout; here its output goes to stderr, so stdout carries only vltrain's summary."""
     _prepare_environment(env)
-    from swift import SftArguments, sft_main
+    with contextlib.redirect_stdout(sys.stderr):
+        from swift import SftArguments, sft_main
 
-    return sft_main(SftArguments(**args))
+        return sft_main(SftArguments(**args))
 
 
 def run_distributed(args: dict[str, Any], env: dict[str, str]) -> int:

@@ -8,13 +8,17 @@ from typing import Any
 from vltrain.guards import Preflight
 
 
-def run_summary(result: dict[str, Any], preflight: Preflight, complete_epochs: int | None = None) -> dict[str, Any]:
-    """Steps, losses, speed and what ran; with `complete_epochs` (whole epochs, no max_steps) also the padding fraction:
-    every cached row is seen once per epoch (strict mode), so real tokens = epochs × Σ lengths, against tokens seen."""
-    history = result.get("log_history") or []
-    losses = [entry["loss"] for entry in history if "loss" in entry]
-    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+def run_summary(result: dict[str, Any], preflight: Preflight, complete_epochs: int | None = None,
+                start_step: int = 0) -> dict[str, Any]:
+    """Steps, losses, speed and what ran, from this run's log entries (after `start_step` when resumed; the trainer
+    state carries the earlier run's). With `complete_epochs` (whole epochs, no max_steps) also the padding fraction:
+    every cached row is seen once per epoch (strict mode), so real tokens = epochs × Σ lengths, against tokens seen.
+    train_loss is the last logged loss of this run, else its average."""
+    history = [entry for entry in result.get("log_history") or [] if entry.get("step", 0) > start_step]
     final = next((entry for entry in reversed(history) if "train_runtime" in entry), {})
+    losses = [entry["loss"] for entry in history if "loss" in entry] + (
+        [final["train_loss"]] if "train_loss" in final else [])
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
     runtime = final.get("train_runtime")
     seen = max((entry.get("num_input_tokens_seen", 0) for entry in history), default=0)
     summary = {

@@ -1,0 +1,506 @@
+"""`vltrain fit` end to end: real ms-swift training of a tiny random-weight Qwen3-VL on CPU from a real `vlprep cache`,
+and the checks that must refuse a run before any model is loaded.
+
+Every `vltrain` and `vlprep` run is a subprocess of the installed console scripts: ms-swift applies the pixel limits
+once per process, so training in the test process would poison later runs. The tiny model is the session's
+(conftest.py); the caches are built once per module, concurrently; the runs that stop at the checks (refusals, dry runs)
+go two at a time, since most of their time is spent importing torch and transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+BIN = Path(sys.executable).parent
+VLTRAIN = str(BIN / "vltrain")
+VLPREP = str(BIN / "vlprep")
+PIXEL_ENV = ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "MAX_RATIO", "MAX_PIXELS", "MIN_PIXELS")
+TRAIN = ("--batch-size", "2", "--save-steps", "2", "--eval-steps", "2", "--learning-rate", "1e-2")  # lr: a clear change
+TEXT_IDS = [151644, 872, 198, 9707, 11, 1879, 0, 151645, 198, 151644, 77091, 198]  # a fixed text-only input
+
+
+@dataclass
+class Run:
+    command: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def __str__(self) -> str:  # shown by failing asserts
+        return (f"$ {' '.join(self.command)}\nexit {self.returncode} after {self.seconds:.1f} s\n"
+                f"--- stdout (tail) ---\n{self.stdout[-2000:]}\n--- stderr (tail) ---\n{self.stderr[-4000:]}")
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without ms-swift pixel settings (they would change the runs), offline, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if key not in PIXEL_ENV}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.update(extra or {})
+    return env
+
+
+def start(tool: str, *args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    command = [tool, *map(str, args)]
+    process = subprocess.Popen(command, cwd=cwd, env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    return process, time.perf_counter()
+
+
+def finish(started: tuple[subprocess.Popen, float], timeout: float = 600) -> Run:
+    process, began = started
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    return Run(list(map(str, process.args)), process.returncode, stdout, stderr, time.perf_counter() - began)
+
+
+def run(tool: str, *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
+    return finish(start(tool, *args, cwd=cwd, env=env), timeout)
+
+
+def safetensors_in(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    tensors: dict = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        tensors.update(load_file(str(path)))
+    return tensors
+
+
+def failed_checks(stderr: str) -> dict[str, tuple[str, str]]:
+    """{check name: (its FAIL line, the fix line after it)} from `vltrain fit`'s check listing."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    found = {}
+    for index, line in enumerate(lines):
+        if line.startswith("FAIL ") and ":" in line:
+            fix = lines[index + 1] if index + 1 < len(lines) else ""
+            found[line[len("FAIL "):].split(":", 1)[0]] = (line, fix)
+    return found
+
+
+def assert_refused(result: Run, check: str, output_dir: Path, *mentions: str) -> None:
+    """Exit 1 with `check` failing and a fix printed, before ms-swift or the model was touched.
+
+    No wall-clock bound: a refusal and a 2-step tiny training differ by seconds, and shared machines stretch both
+    several-fold. What proves the stop is structural: `fit` creates the output folder right after the checks pass and
+    before ms-swift is imported, and ms-swift logs `[INFO:swift]` lines from its first step on.
+    """
+    assert result.returncode == 1, result
+    failed = failed_checks(result.stderr)
+    assert check in failed, result
+    line, fix = failed[check]
+    assert fix.startswith("fix: ") and len(fix) > len("fix: ") + 10, result
+    for mention in mentions:
+        assert mention in line + " " + fix, result
+    assert "nothing was trained" in result.stderr, result
+    assert "[INFO:swift]" not in result.stderr, result  # ms-swift never started
+    assert not output_dir.exists(), f"{output_dir} was created: the run went past the checks"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the tests train on: a tiny random-weight model and real caches of the bundled demo corpus
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    root: Path
+    model: Path  # tiny random-weight Qwen3-VL (weights + the embedded processor)
+    cache: Path  # demo corpus, the embedded processor, default pixel limits, --val-ratio 0.3
+    other_cache: Path  # the same corpus cached with another processor (a changed chat template)
+    other_processor: Path
+    images_cache: Path  # cached from a private copy of the fixtures, whose images a test may delete
+    images_copy: Path
+
+    def manifest(self, cache: Path | None = None) -> dict:
+        return json.loads(((cache or self.cache) / "manifest.json").read_text())
+
+
+def copy_corpus(target: Path) -> Path:
+    """demo.jsonl and the images it names (relative paths), copied with their mtimes."""
+    target.mkdir(parents=True)
+    shutil.copy2(FIXTURES / "demo.jsonl", target / "demo.jsonl")
+    shutil.copytree(FIXTURES / "images", target / "images")
+    return target / "demo.jsonl"
+
+
+@pytest.fixture(scope="module")
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          embedded_processor_path: Path) -> World:
+    """The caches are built by three concurrent `vlprep cache` processes (the embedded processor they share is built
+    first, by `embedded_processor_path`); the session's tiny model (conftest.py) is built meanwhile in this process."""
+    root = tmp_path_factory.mktemp("fit")
+    other_processor = root / "other-processor"
+    shutil.copytree(embedded_processor_path, other_processor)
+    with open(other_processor / "chat_template.jinja", "a") as template:
+        template.write("{# another processor: one changed character is enough #}")
+    corpus = copy_corpus(root / "data")
+    images_corpus = copy_corpus(root / "data-images")
+    common = ("--val-ratio", "0.3", "--workers", "1", "-q")
+    side = (*common, "--verify", "0")  # the main cache's ms-swift verification covers the same records
+    builds = {
+        "cache": start(VLPREP, "cache", corpus, "--out", root / "cache", *common, cwd=root),
+        "other_cache": start(VLPREP, "cache", corpus, "--out", root / "other-cache", "--model", other_processor,
+                             *side, cwd=root),
+        "images_cache": start(VLPREP, "cache", images_corpus, "--out", root / "images-cache", *side, cwd=root),
+    }
+    model: Path = request.getfixturevalue("tiny_model_dir")
+    for name, started in builds.items():
+        result = finish(started)
+        assert result.returncode in (0, 1), result  # 1: the demo corpus plants two bad records
+        assert (root / name.replace("_", "-") / "manifest.json").is_file(), result
+    return World(root, model, root / "cache", root / "other-cache", other_processor, root / "images-cache",
+                 images_corpus.parent)
+
+
+def fit(world: World, *args: str | Path, env: dict[str, str] | None = None) -> Run:
+    return run(VLTRAIN, "fit", *args, cwd=world.root, env=env)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training runs (real ms-swift on CPU, a few steps)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lora_run(world: World) -> tuple[Run, Path]:
+    out = world.root / "lora"
+    return fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *TRAIN,
+               "--max-steps", "2", "--format", "json"), out
+
+
+@pytest.mark.slow
+def test_lora_run_trains_saves_and_records_what_it_trained_from(world: World, lora_run: tuple[Run, Path]) -> None:
+    result, out = lora_run
+    assert result.returncode == 0, result
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert isinstance(summary["train_loss"], float) and math.isfinite(summary["train_loss"]), summary
+    assert summary["loss_finite"] is True
+    assert (summary["steps"], summary["attn_impl"], summary["packing"]) == (2, "sdpa", False), summary
+    assert Path(summary["last_checkpoint"]).name == "checkpoint-2"
+    checkpoint = out / "checkpoint-2"
+    assert (checkpoint / "adapter_config.json").is_file() and (checkpoint / "adapter_model.safetensors").is_file()
+    assert not (checkpoint / "model.safetensors").exists()  # LoRA saves the adapter only
+    assert (out / "vlprep_manifest.json").read_bytes() == (world.cache / "manifest.json").read_bytes()
+    recorded = yaml.safe_load((out / "vltrain_config.yaml").read_text())
+    assert (recorded["cached"], recorded["model"], recorded["tuner"]) == (str(world.cache), str(world.model), "lora")
+    assert (recorded["max_steps"], recorded["learning_rate"], recorded["output_dir"]) == (2, 0.01, str(out))
+
+
+@pytest.mark.slow
+def test_lora_adapter_loads_onto_the_base_model_and_changes_its_output(world: World,
+                                                                      lora_run: tuple[Run, Path]) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import Qwen3VLForConditionalGeneration
+
+    result, out = lora_run
+    assert result.returncode == 0, result
+    model = Qwen3VLForConditionalGeneration.from_pretrained(str(world.model), dtype=torch.float32).eval()
+    input_ids = torch.tensor([TEXT_IDS])
+    with torch.no_grad():
+        base = model(input_ids=input_ids).logits
+        tuned_model = PeftModel.from_pretrained(model, str(out / "checkpoint-2")).eval()
+        tuned = tuned_model(input_ids=input_ids).logits
+    lora_b = [param for name, param in tuned_model.named_parameters() if "lora_B" in name]
+    assert lora_b and all(param.abs().max() > 0 for param in lora_b)  # B starts at zero: nonzero means trained
+    assert torch.isfinite(tuned).all()
+    assert (tuned - base).abs().max().item() > 1e-3
+
+
+@pytest.mark.slow
+def test_json_summary_on_stdout_is_parseable(lora_run: tuple[Run, Path]) -> None:
+    result, out = lora_run
+    assert result.returncode == 0, result
+    assert result.json() == json.loads((out / "vltrain_summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_full_fine_tune_with_frozen_vision_tower_changes_only_the_language_model(world: World) -> None:
+    out = world.root / "full"
+    result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, "--tuner", "full",
+                 "--freeze-vit", *TRAIN, "--max-steps", "2")
+    assert result.returncode == 0, result
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert summary["loss_finite"] is True and math.isfinite(summary["train_loss"]), summary
+    assert summary["steps"] == 2
+    checkpoint = out / "checkpoint-2"
+    assert list(checkpoint.glob("*.safetensors")) and not (checkpoint / "adapter_config.json").exists()
+    base, tuned = safetensors_in(world.model), safetensors_in(checkpoint)
+    assert set(tuned) == set(base)
+    vision = [name for name in base if name.startswith("model.visual.")]
+    language = [name for name in base if name.startswith("model.language_model.")]
+    assert vision and language
+    # --freeze-vit freezes model.visual.*; the merger (aligner) inside it stays frozen too by default (--freeze-aligner)
+    changed_vision = [name for name in vision if not base[name].equal(tuned[name])]
+    assert changed_vision == []
+    changed_language = [name for name in language if not base[name].equal(tuned[name])]
+    assert len(changed_language) > len(language) // 2, changed_language
+
+
+@pytest.fixture(scope="module")
+def resumed_run(world: World, lora_run: tuple[Run, Path]) -> tuple[Run, Path, dict[str, int]]:
+    """The LoRA run's output folder (copied, mtimes kept), continued from checkpoint-2 to step 4."""
+    first, first_out = lora_run
+    assert first.returncode == 0, first
+    out = world.root / "lora-resumed"
+    shutil.copytree(first_out, out, symlinks=True)
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "checkpoint-2").iterdir()}
+    result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *TRAIN,
+                 "--max-steps", "4", "--resume")
+    return result, out, before
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_last_checkpoint(resumed_run: tuple[Run, Path, dict[str, int]]) -> None:
+    result, out, before = resumed_run
+    assert result.returncode == 0, result
+    assert (out / "checkpoint-4" / "adapter_model.safetensors").is_file()
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert summary["steps"] == 4 and Path(summary["last_checkpoint"]).name == "checkpoint-4"
+    assert json.loads((out / "args.json").read_text())["resume_from_checkpoint"] == str(out / "checkpoint-2")
+    # a run started over would have trained steps 1-2 again and rewritten checkpoint-2
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "checkpoint-2").iterdir()} == before
+    steps_logged = [json.loads(line).get("global_step/max_steps") for line in (out / "logging.jsonl").open()]
+    assert "1/4" not in steps_logged and "2/4" not in steps_logged and "4/4" in steps_logged
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_resumed_summary_reports_this_runs_loss(lora_run: tuple[Run, Path],
+                                                resumed_run: tuple[Run, Path, dict[str, int]]) -> None:
+    result, out, _ = resumed_run
+    assert result.returncode == 0, result
+    earlier = json.loads((lora_run[1] / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+    earlier_losses = {entry["loss"] for entry in earlier if "loss" in entry}
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert math.isfinite(summary["train_loss"]) and summary["train_loss"] not in earlier_losses
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runs that stop at the checks (refusals and dry runs), two at a time
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GuardRuns:
+    runs: dict[str, Run]
+    output_dirs: dict[str, Path]
+    evil_marker: Path  # written if the code shipped in the model folder is ever imported
+    sneaky_marker: Path  # written if the code a tokenizer auto_map points at is ever imported
+
+    def __getitem__(self, name: str) -> tuple[Run, Path]:
+        return self.runs[name], self.output_dirs[name]
+
+
+def tampered_copy(cache: Path, target: Path) -> Path:
+    shutil.copytree(cache, target)
+    arrow = target / "train" / "data-00000-of-00001.arrow"
+    data = bytearray(arrow.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    arrow.write_bytes(bytes(data))
+    return target
+
+
+def evil_model(world: World, target: Path, marker: Path) -> Path:
+    """A model folder (processor + config, no weights) shipping code that writes `marker` when imported."""
+    shutil.copytree(world.model, target, ignore=shutil.ignore_patterns("*.safetensors"))
+    (target / "modeling_evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n\n\nclass EvilModel:\n    pass\n")
+    config = json.loads((target / "config.json").read_text())
+    config["auto_map"] = {key: "modeling_evil.EvilModel" for key in ("AutoConfig", "AutoModel", "AutoProcessor",
+                                                                      "AutoModelForImageTextToText")}
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    runpy.run_path(str(target / "modeling_evil.py"))  # the marker works: importing the module writes it
+    assert marker.read_text() == "imported"
+    marker.unlink()
+    return target
+
+
+def sneaky_model(world: World, target: Path, code_dir: Path, marker: Path) -> Path:
+    """A model folder with no Python file whose tokenizer_config.json maps AutoTokenizer to code in another folder
+    (transformers' `<repo or folder>--module.Class` form); ms-swift loads tokenizers with trust_remote_code=True."""
+    code_dir.mkdir()
+    (code_dir / "evil_tok.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n"
+        "from transformers import Qwen2Tokenizer\n\n\nclass EvilTok(Qwen2Tokenizer):\n    pass\n")
+    shutil.copytree(world.model, target, ignore=shutil.ignore_patterns("*.safetensors"))
+    tokenizer_config = json.loads((target / "tokenizer_config.json").read_text())
+    tokenizer_config["auto_map"] = {"AutoTokenizer": [f"{code_dir}--evil_tok.EvilTok", None]}
+    (target / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    return target
+
+
+@pytest.fixture(scope="module")
+def guard_runs(world: World, embedded_processor_path: Path) -> GuardRuns:
+    root = world.root / "guards"
+    root.mkdir()
+    marker = root / "evil-code-ran"
+    tampered = tampered_copy(world.cache, root / "tampered-cache")
+    evil = evil_model(world, root / "evil-model", marker)
+    sneaky_marker = root / "sneaky-code-ran"
+    sneaky = sneaky_model(world, root / "sneaky-model", root / "elsewhere", sneaky_marker)
+    deleted = world.images_copy / "images" / "chart.png"
+    deleted.unlink()
+    recipe = root / "recipe.yaml"
+    recipe.write_text("tuner: lora\nlora_rank: 4\nmax_steps: 7\nlearning_rate: 3.0e-4\nseed: 7\n")
+    unknown = root / "unknown.yaml"
+    unknown.write_text("tuner: lora\nlora_rnak: 4\n")
+    string_lr = root / "string-lr.yaml"
+    string_lr.write_text("learning_rate: 1e-3\n")  # YAML 1.1 (PyYAML) reads 1e-3 without a dot as a string
+    base = ("--model", world.model, "--max-steps", "2")
+    cases: dict[str, tuple[tuple[str | Path, ...], dict[str, str] | None]] = {
+        "pixels-option": (("--cached", world.cache, *base, "--image-max-tokens", "256"), None),
+        "pixels-env": (("--cached", world.cache, *base), {"IMAGE_MAX_TOKEN_NUM": "256"}),
+        "processor": (("--cached", world.other_cache, *base), None),
+        "processor-overridden": (("--cached", world.other_cache, *base, "--allow-processor-mismatch", "--dry-run",
+                                  "--format", "json"), None),
+        "packing": (("--cached", world.cache, *base, "--packing"), None),
+        "bfloat16": (("--cached", world.cache, *base, "--torch-dtype", "bfloat16"), None),
+        "tampered": (("--cached", tampered, *base), None),
+        "missing-image": (("--cached", world.images_cache, *base), None),
+        "remote-code": (("--cached", world.cache, "--model", evil, "--max-steps", "2"), None),
+        # --dry-run: if the check misses the code, nothing loads it here (a real run would execute it)
+        "remote-code-elsewhere": (("--cached", world.cache, "--model", sneaky, "--dry-run"), None),
+        "dry-run": (("--cached", world.cache, "--model", embedded_processor_path, "--batch-size", "4", "--dry-run",
+                     "--format", "json"), None),
+        "yaml": (("--cached", world.cache, "--model", world.model, "--config", recipe, "--lora-rank", "16",
+                  "--dry-run", "--format", "json"), None),
+        "yaml-unknown-key": (("--cached", world.cache, "--model", world.model, "--config", unknown, "--dry-run"), None),
+        "yaml-string-lr": (("--cached", world.cache, "--model", world.model, "--config", string_lr, "--dry-run",
+                            "--format", "json"), None),
+    }
+    output_dirs = {name: root / f"out-{name}" for name in cases}
+
+    def one(name: str) -> Run:
+        args, env = cases[name]
+        return fit(world, *args, "--output-dir", output_dirs[name], env=env)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(cases, pool.map(one, cases)))
+    return GuardRuns(runs, output_dirs, marker, sneaky_marker)
+
+
+@pytest.mark.parametrize(("case", "mention"), [("pixels-option", "--image-max-tokens=256"),
+                                               ("pixels-env", "$IMAGE_MAX_TOKEN_NUM=256")], ids=["option", "env"])
+def test_refuses_other_pixel_limits_than_the_cache(world: World, guard_runs: GuardRuns, case: str,
+                                                   mention: str) -> None:
+    result, out = guard_runs[case]
+    cached = world.manifest()["counting"]["image_max_tokens"]
+    assert_refused(result, "pixel limits", out, mention, f"IMAGE_MAX_TOKEN_NUM={cached}")
+    assert set(failed_checks(result.stderr)) == {"pixel limits"}
+
+
+def test_refuses_a_cache_built_with_another_processor(world: World, guard_runs: GuardRuns) -> None:
+    ours, theirs = world.manifest()["processor"], world.manifest(world.other_cache)["processor"]
+    assert ours["fingerprint"] != theirs["fingerprint"] and theirs["model"] == str(world.other_processor)
+    result, out = guard_runs["processor"]
+    assert_refused(result, "processor", out, "--allow-processor-mismatch", theirs["fingerprint"][:12])
+    assert set(failed_checks(result.stderr)) == {"processor"}
+
+
+def test_allow_processor_mismatch_overrides_the_check_loudly(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["processor-overridden"]
+    assert result.returncode == 0, result
+    assert "OVERRIDDEN processor:" in result.stderr and "WARNING: training despite a failed check" in result.stderr
+    assert failed_checks(result.stderr) == {}
+    assert result.json()["swift_args"]["model_type"] == "qwen3_vl"
+    assert not out.exists()
+
+
+def test_refuses_packing_without_flash_attention(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["packing"]
+    assert_refused(result, "attention", out, "flash", "--no-packing")
+
+
+def test_refuses_bfloat16_on_cpu(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["bfloat16"]
+    assert_refused(result, "dtype", out, "bfloat16", "--torch-dtype float32")
+
+
+def test_refuses_a_modified_arrow_file(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["tampered"]
+    assert_refused(result, "cache manifest", out, "modified", "train/data-00000-of-00001.arrow")
+
+
+def test_refuses_a_cache_whose_image_file_is_gone(world: World, guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["missing-image"]
+    assert_refused(result, "images", out, "1 missing", str(world.images_copy / "images" / "chart.png"))
+    assert set(failed_checks(result.stderr)) == {"images"}
+
+
+def test_refuses_a_model_folder_that_ships_code_and_never_runs_it(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["remote-code"]
+    assert_refused(result, "remote code", out, "modeling_evil.py", "--trust-remote-code")
+    assert not guard_runs.evil_marker.exists(), "the model folder's Python code was executed"
+
+
+def test_refuses_a_tokenizer_auto_map_pointing_at_code_elsewhere(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["remote-code-elsewhere"]
+    assert not guard_runs.sneaky_marker.exists(), "the mapped code was executed by the checks"
+    assert_refused(result, "remote code", out, "--trust-remote-code")
+
+
+def test_dry_run_needs_no_weights_and_plans_from_the_manifest(world: World, guard_runs: GuardRuns,
+                                                              embedded_processor_path: Path) -> None:
+    processor_only = embedded_processor_path
+    assert (processor_only / "config.json").is_file() and not list(processor_only.glob("*.safetensors"))
+    result, out = guard_runs["dry-run"]
+    assert result.returncode == 0, result
+    assert failed_checks(result.stderr) == {} and "[INFO:swift]" not in result.stderr
+    assert not out.exists()
+    plan, manifest = result.json(), world.manifest()
+    args, counting = plan["swift_args"], manifest["counting"]
+    assert args["model"] == str(processor_only) and args["model_type"] == "qwen3_vl" and args["strict"] is True
+    assert args["cached_dataset"] == [str(world.cache / "train")]
+    assert args["cached_val_dataset"] == [str(world.cache / "val")]
+    longest = max(stats["max"] for stats in manifest["lengths"].values() if stats["records"])
+    assert args["max_length"] == (manifest["max_length"] or longest)
+    assert plan["environment"] == {"IMAGE_MAX_TOKEN_NUM": str(counting["image_max_tokens"]),
+                                   "IMAGE_MIN_TOKEN_NUM": str(counting["image_min_tokens"]),
+                                   "MAX_RATIO": str(counting["max_ratio"])}
+    assert plan["steps_per_epoch"] == math.ceil(manifest["lengths"]["train"]["records"] / 4) == 3
+    assert (plan["packing"], plan["attn_impl"]) == (False, "sdpa")
+    assert plan["command"][:2] == ["swift", "sft"] and "--cached_dataset" in plan["command"]
+
+
+def test_yaml_config_is_read_and_command_line_options_win(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["yaml"]
+    assert result.returncode == 0, result
+    args = result.json()["swift_args"]
+    assert (args["tuner_type"], args["max_steps"], args["learning_rate"], args["seed"]) == ("lora", 7, 3e-4, 7)
+    assert args["lora_rank"] == 16  # the file says 4; --lora-rank 16 wins
+    assert not out.exists()
+
+
+def test_yaml_config_with_an_unknown_key_is_a_usage_error(guard_runs: GuardRuns) -> None:
+    result, out = guard_runs["yaml-unknown-key"]
+    assert result.returncode == 2, result
+    assert "lora_rnak" in result.stderr and "Checks before loading the model" not in result.stderr
+    assert not out.exists()
+
+
+def test_yaml_numbers_without_a_dot_are_numbers_or_refused(guard_runs: GuardRuns) -> None:
+    result, _ = guard_runs["yaml-string-lr"]
+    assert result.returncode == 2 or result.json()["swift_args"]["learning_rate"] == 1e-3, result
