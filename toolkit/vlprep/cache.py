@@ -12,6 +12,7 @@ order and counts as an uninterrupted run. Only a finished, verified cache is ren
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -39,6 +40,7 @@ from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
 from vlprep.tokens import TokenCounter
+from vlprep.swift_oracle import SwiftOracle
 from vlprep.verify import Sample, verify_sample
 from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
@@ -182,9 +184,13 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
         work = partial_dir(request.out)
         state = _start_or_resume(request, work, request_key(request, inputs))
         try:
-            if not state.complete:
-                _write_shards(request, counter, work, state, inputs, progress)
-            manifest = _finish(request, counter, processor, work, state, inputs)
+            # ms-swift takes seconds to import: its encoder process starts now and loads while the records are checked
+            with contextlib.ExitStack() as stack:
+                oracle = stack.enter_context(SwiftOracle(str(resolve_model_dir(request.model, request.trust_remote_code)),
+                                                         request.settings.swift_env())) if request.verify != 0 else None
+                if not state.complete:
+                    _write_shards(request, counter, work, state, inputs, progress)
+                manifest = _finish(request, counter, processor, oracle, work, state, inputs)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
         except BaseException:
@@ -287,8 +293,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, stat
     _save_state(work, state)
 
 
-def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, work: Path, state: BuildState,
-            inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, oracle: SwiftOracle | None, work: Path,
+            state: BuildState, inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """Assemble the shards, verify, write the manifest and move the cache into place."""
     final = work / "cache"
     shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
@@ -298,8 +304,7 @@ def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, work: 
         rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name)
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
-    model_dir = str(resolve_model_dir(request.model, request.trust_remote_code))
-    verified = verify_sample(state.sample, counter, model_dir)
+    verified = verify_sample(state.sample, counter, oracle) if oracle is not None else 0
     counts = {"input_lines": state.tally.records, "train": state.rows["train"], "val": state.rows["val"],
               "rejected": state.rejected}
     counts["identity_holds"] = counts["train"] + counts["val"] + counts["rejected"] == counts["input_lines"]

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 
@@ -23,8 +24,9 @@ class SwiftOracle:
         child_env = {**os.environ, **env, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
             child_env.pop(legacy, None)
+        self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child can never block on it
         self._child = subprocess.Popen([sys.executable, "-m", "vlprep.swift_oracle"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env)
+                                       stdout=subprocess.PIPE, stderr=self._log, text=True, env=child_env)
         self._send({"model_dir": model_dir})
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -37,8 +39,9 @@ class SwiftOracle:
         assert self._child.stdout is not None
         line = self._child.stdout.readline()
         if not line:
-            stderr = self._child.stderr.read() if self._child.stderr else ""
-            raise RuntimeError(f"the ms-swift encoder process exited ({self._child.wait()}):\n{stderr[-4000:]}")
+            code = self._child.wait()
+            self._log.seek(0)
+            raise RuntimeError(f"the ms-swift encoder process exited ({code}):\n{self._log.read()[-4000:]}")
         return json.loads(line)
 
     def close(self) -> None:
@@ -48,6 +51,8 @@ class SwiftOracle:
             self._child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self._child.kill()
+            self._child.wait()
+        self._log.close()
 
     def __enter__(self) -> "SwiftOracle":
         return self

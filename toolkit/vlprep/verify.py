@@ -69,14 +69,10 @@ def compare(ours: Encoded, theirs: dict[str, Any]) -> str | None:
     return None
 
 
-def verify_sample(sample: Sample, counter: TokenCounter, model_dir: str) -> int:
+def verify_sample(sample: Sample, counter: TokenCounter, oracle: SwiftOracle) -> int:
     """Re-encode the sample with ms-swift; raise VerificationError naming file:line and the diff on any mismatch."""
-    if not sample.items:
-        return 0
-    with SwiftOracle(model_dir, counter.settings.swift_env()) as oracle:
-        for file, line, record, images in sample.items:
-            problem = compare(counter.encode(record, images), oracle.encode(swift_record(record, images)))
-            if problem:
-                raise VerificationError(f"{file}:{line}: our encoding differs from ms-swift's qwen3_vl template: "
-                                        f"{problem}")
+    for file, line, record, images in sample.items:
+        problem = compare(counter.encode(record, images), oracle.encode(swift_record(record, images)))
+        if problem:
+            raise VerificationError(f"{file}:{line}: our encoding differs from ms-swift's qwen3_vl template: {problem}")
     return len(sample.items)
