@@ -9,8 +9,10 @@ run goes on.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import shutil
 import tempfile
 from collections import deque
@@ -30,6 +32,7 @@ MAX_LINE_BYTES_DEFAULT = 64 << 20
 _CHUNK_LINES = 128
 _CHUNK_BYTES = 4 << 20
 
+_PR_SET_PDEATHSIG = 1
 _worker_state: dict[str, Any] = {}
 
 
@@ -37,7 +40,16 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _die_with_parent() -> None:
+    """Linux: end this worker when the parent dies (kill -9 included) instead of living on as an orphan."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | None, marker_dir: str) -> None:
+    _die_with_parent()
     _worker_state["options"] = options
     _worker_state["images"] = ImageCache(Watchdog(options.image_timeout_s, Path(marker_dir)))
     _worker_state["counter"] = counter_factory() if counter_factory else None

@@ -84,7 +84,11 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     obj = _parse(text, options.max_depth, report)
     if obj is None:
         return result
-    canonical = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+    try:
+        canonical = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+    except UnicodeEncodeError as error:  # a lone surrogate escape such as "\ud800": valid JSON, not valid Unicode
+        report("J003", f"a string holds a lone surrogate escape ({error.object[error.start]!r}): not valid Unicode")
+        return result
     result.fingerprint = int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
     normalized = normalize(obj)
     result.input_format = normalized.input_format
@@ -122,6 +126,9 @@ def _parse(text: str, max_depth: int, report: Any) -> dict[str, Any] | None:
         return None
     except RecursionError:
         report("J007", f"JSON nests deeper than Python's parser allows (limit {max_depth})")
+        return None
+    except ValueError as error:  # e.g. an integer literal over Python's digit limit
+        report("J001", f"invalid JSON: {error}")
         return None
     if text.count("[") + text.count("{") > max_depth and _depth(obj) > max_depth:
         report("J007", f"JSON nests deeper than {max_depth} levels")

@@ -61,6 +61,8 @@ def check_image(ref: str, base_dir: Path, image_root: Path | None, limits: Image
         return ImageCheck(None, (("I011", f"remote image {ref[:120]} is not fetched (vlprep runs offline)"),))
     if ref.startswith("data:"):
         return _check_data_uri(ref, limits)
+    if "\x00" in ref:
+        return ImageCheck(None, (("I013", f"image path {ref[:120]!r} contains a NUL character"),))
     path, escape = resolve_path(ref, base_dir, image_root)
     if escape:
         return ImageCheck(None, (escape,))
@@ -69,10 +71,13 @@ def check_image(ref: str, base_dir: Path, image_root: Path | None, limits: Image
         if not path.exists():
             return ImageCheck(None, (("I001", f"image not found: {path}"),))
         handle = open(path, "rb")
-    except OSError as error:
-        return ImageCheck(None, (("I013", f"cannot read {path}: {error.strerror or error}"),))
+    except (OSError, ValueError) as error:
+        return ImageCheck(None, (("I013", f"cannot read {path}: {getattr(error, 'strerror', None) or error}"),))
     with handle:
-        return inspect_image(handle, str(path), limits)
+        try:
+            return inspect_image(handle, str(path), limits)
+        except Exception as error:  # noqa: BLE001 - a decoder bug on a hostile file is a bad image, never a crash
+            return ImageCheck(None, (("I004", f"{path}: unreadable: {type(error).__name__}: {error}"),))
 
 
 def _check_data_uri(ref: str, limits: ImageLimits) -> ImageCheck:
@@ -83,7 +88,10 @@ def _check_data_uri(ref: str, limits: ImageLimits) -> ImageCheck:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as error:
         return ImageCheck(None, (("I012", f"data URI payload is not valid base64: {error}"),))
-    return inspect_image(io.BytesIO(data), "", limits)
+    try:
+        return inspect_image(io.BytesIO(data), "", limits)
+    except Exception as error:  # noqa: BLE001 - as for files
+        return ImageCheck(None, (("I004", f"data URI image unreadable: {type(error).__name__}: {error}"),))
 
 
 def inspect_image(stream: io.BufferedIOBase, path: str, limits: ImageLimits) -> ImageCheck:
@@ -137,8 +145,12 @@ def _header_warnings(image: Image.Image, name: str) -> list[Problem]:
     if image.mode in _UNUSUAL_MODES or transparent_palette:
         mode = f"{image.mode} with transparency" if transparent_palette else image.mode
         problems.append(("I009", f"{name}: mode {mode}; converted to RGB for training"))
-    frames = getattr(image, "n_frames", 1)
-    if getattr(image, "is_animated", False) and frames > 1:
+    try:
+        frames = getattr(image, "n_frames", 1)
+    except Exception as error:  # noqa: BLE001 - Pillow's frame scan fails on a damaged animation
+        problems.append(("I004", f"{name}: cannot read its frames: {type(error).__name__}: {error}"))
+        return problems
+    if frames > 1:
         problems.append(("I010", f"{name}: animated ({frames} frames); only the first frame is used"))
     return problems
 
