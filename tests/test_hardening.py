@@ -88,9 +88,10 @@ def start(args: list[str], out_dir: Path, name: str) -> subprocess.Popen[bytes]:
     """`vlprep ARGS` in its own process group, stdout/stderr to files (a pipe could fill and stall it)."""
     stdout = open(out_dir / f"{name}.out", "wb")
     stderr = open(out_dir / f"{name}.err", "wb")
-    with stdout, stderr:  # os.environ as it is now, conftest's session VLPREP_CACHE_DIR included
-        process = subprocess.Popen([str(VLPREP), *args], stdout=stdout, stderr=stderr, env={**os.environ, **OFFLINE},
-                                   start_new_session=True)
+    with stdout, stderr:  # os.environ as it is now (conftest's session VLPREP_CACHE_DIR included); TMPDIR here, so
+        # that what a killed run leaves in its temporary folder (watchdog markers) stays in the test's folder
+        process = subprocess.Popen([str(VLPREP), *args], stdout=stdout, stderr=stderr, start_new_session=True,
+                                   env={**os.environ, **OFFLINE, "TMPDIR": str(out_dir)})
     process.stderr_path = out_dir / f"{name}.err"  # type: ignore[attr-defined]
     return process
 
@@ -329,11 +330,6 @@ def test_worker_killed_while_the_run_waits_loses_no_line(tmp_path: Path) -> None
     assert _without_elapsed(report) == _without_elapsed(json.loads(reference_out))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: toolkit/vlprep/engine.py:95 `self._pool.submit(...)` raises "
-                   "BrokenProcessPool when a worker died while the run was handing out results (the pool is marked "
-                   "broken in between); only future.result() in _drain_one is guarded, so the run dies with a "
-                   "traceback and a truncated report. Any worker death can hit it: OOM kill, segfault, or the "
-                   "watchdog's own os._exit on an I014 timeout")
 def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -> None:
     """A worker is killed while the run is blocked writing its report (stdout is a pipe the test does not read yet),
     that is between two chunks: deterministic for the race a random kill hits now and then."""
@@ -344,7 +340,7 @@ def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -
 
     with open(tmp_path / "killed.err", "wb") as stderr:
         process = subprocess.Popen([str(VLPREP), *args], stdout=subprocess.PIPE, stderr=stderr,
-                                   env={**os.environ, **OFFLINE}, start_new_session=True)
+                                   env={**os.environ, **OFFLINE, "TMPDIR": str(tmp_path)}, start_new_session=True)
     try:
         wait_for(lambda: len(psutil.Process(process.pid).children()) == 2, 60, "the workers", process)
         deadline = time.monotonic() + 5  # the report is over 1 MB: the 64 KiB pipe is full within milliseconds

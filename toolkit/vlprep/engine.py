@@ -104,7 +104,14 @@ class _PoolRunner:
         window: deque[tuple[Chunk, Future[list[RecordResult]]]] = deque()
         try:
             for chunk in chunks:
-                window.append((chunk, self._pool.submit(_run_chunk, chunk)))
+                try:
+                    future = self._pool.submit(_run_chunk, chunk)
+                except BrokenProcessPool:  # a worker died since the last result: settle what is in flight first
+                    while window:
+                        yield from self._drain_one(window)
+                    self._restart()
+                    future = self._pool.submit(_run_chunk, chunk)
+                window.append((chunk, future))
                 if len(window) >= 4 * self._workers:
                     yield from self._drain_one(window)
             while window:
