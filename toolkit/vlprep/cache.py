@@ -238,8 +238,7 @@ def _save_state(work: Path, state: BuildState) -> None:
 def _results(request: CacheRequest, counter: TokenCounter, start: tuple[int, int]
              ) -> Iterator[tuple[int, RecordResult]]:
     """(file index, result) for every line of the train files, then of the val files, from `start`."""
-    options = dataclasses.replace(request.pipeline, keep_records=True, counting=request.settings,
-                                  max_length=request.max_length)
+    options = dataclasses.replace(request.pipeline, keep_records=True, max_length=request.max_length)
     files = [file.resolve() for file in request.train_files + request.val_files]
     index_of = {str(file): index for index, file in enumerate(files)}
     for result in run(files, options, request.workers, request.max_line_bytes, counter_factory=lambda: counter,

@@ -149,7 +149,7 @@ def lint(
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
-                               counting=settings if max_length else None, max_length=max_length)
+                               max_length=max_length)
     counter = None
     if max_length:
         from vlprep.tokens import TokenCounter

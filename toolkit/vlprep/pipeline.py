@@ -25,7 +25,6 @@ class PipelineOptions:
     max_images: int = 64
     max_depth: int = 64
     keep_records: bool = False  # keep the canonical record and original text (needed by `cache`)
-    counting: Any = None  # vlprep.tokens.CountSettings when token lengths are wanted
     max_length: int | None = None
     image_timeout_s: float = 60.0
 
