@@ -156,7 +156,7 @@ def test_demo_rejects_carry_file_line_codes_and_text(demo_cache: Built) -> None:
 
 
 def test_demo_rows_are_what_ms_swift_reads_with_vlprep_counts(demo_cache: Built, embedded_processor: Any) -> None:
-    counter = TokenCounter(embedded_processor.tokenizer, CountSettings())
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
     accepted = set(range(1, DEMO_LINES + 1)) - set(DEMO_REJECTS)
     seen = []
     for split in ("train", "val"):
@@ -352,6 +352,17 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     assert resumed_counts["input_lines"] == 1200
 
 
+@pytest.mark.parametrize(("verify", "workers", "expected"), [("11", "1", 11), ("40", "2", DEMO_LINES - 2)])
+def test_verification_sample_is_n_or_every_accepted_record(tmp_path: Path, embedded_processor: Any, verify: str,
+                                                           workers: str, expected: int) -> None:
+    """The sample is drawn among all lines up front; drawn lines that are rejected are made up from the others."""
+    out = tmp_path / "cache"
+    result = cache(DEMO, "--out", out, "--verify", verify, "--workers", workers)
+    assert result.exit_code == 1, result.output  # the two planted rejects
+    assert manifest(out)["verification"]["ms_swift_template"] == {"mode": "sample", "records_checked": expected,
+                                                                  "mismatches": 0}
+
+
 def test_interrupt_during_verification_is_resumable_as_the_message_says(tmp_path: Path, embedded_processor: Any
                                                                         ) -> None:
     import psutil
@@ -361,10 +372,11 @@ def test_interrupt_during_verification_is_resumable_as_the_message_says(tmp_path
     child = start_vlprep("cache", *command)
     try:
         deadline = time.monotonic() + 240
-        while child.poll() is None and time.monotonic() < deadline:  # verification starts the ms-swift child
+        state = out.parent / f".{out.name}.vlprep-partial" / "state.pkl"
+        while child.poll() is None and time.monotonic() < deadline:  # the build has begun and ms-swift is encoding
             try:
                 kids = psutil.Process(child.pid).children(recursive=True)
-                if any("vlprep.swift_oracle" in " ".join(kid.cmdline()) for kid in kids):
+                if state.is_file() and any("vlprep.swift_oracle" in " ".join(kid.cmdline()) for kid in kids):
                     break
             except psutil.Error:
                 pass

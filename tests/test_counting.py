@@ -199,7 +199,7 @@ def test_counter_matches_ms_swift_template(setting: str, name: str, corpus: Corp
     settings = SETTINGS[setting]
     record = corpus.records[name]
     infos = image_infos(record, corpus.folder)
-    counter = TokenCounter(embedded_processor.tokenizer, settings)
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, settings)
 
     ours = counter.encode(record, infos)
     theirs = oracles[setting].encode(swift_record(record, infos))
@@ -253,7 +253,7 @@ def test_every_parity_record_is_one_lint_accepts(corpus: Corpus, embedded_proces
 def test_caps_and_floors_are_applied(corpus: Corpus, embedded_processor: Any) -> None:
     """The corpus exercises the limits: the huge image is capped, the tiny one raised to the floor."""
     for setting, settings in SETTINGS.items():
-        counter = TokenCounter(embedded_processor.tokenizer, settings)
+        counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, settings)
         for name, ref in corpus.images.items():
             if (setting, f"image_{name}") in UNENCODABLE:
                 continue

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlprep.diagnostics import RecordResult
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
@@ -35,15 +35,18 @@ from vlprep.lint import Tally
 from vlprep.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
                              is_cache_dir, library_versions, now_iso)
 from vlprep.pipeline import PipelineOptions
-from vlprep.processor import load_processor, processor_fingerprint, resolve_model_dir
+from vlprep.processor import resolve_model_dir
+from vlprep.processor_memo import ProcessorFacts, counting_tokenizer, processor_facts
 from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
-from vlprep.tokens import TokenCounter
 from vlprep.swift_oracle import SwiftOracle
-from vlprep.verify import Sample, verify_sample
+from vlprep.verify import Sample, Verifier
 from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
+
+if TYPE_CHECKING:
+    from vlprep.tokens import TokenCounter
 
 SPLITS = ("train", "val")
 
@@ -177,20 +180,23 @@ class BuildOutcome:
 def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
     """Build (or with request.resume, finish) the cache; `progress(results, total, done)` may wrap the result stream."""
     check_output_folder(request.out, request.force)
-    with output_lock(request.out):
-        processor = load_processor(request.model, request.trust_remote_code)
-        counter = TokenCounter(processor.tokenizer, request.settings)
+    with output_lock(request.out), contextlib.ExitStack() as stack:
+        # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
+        oracle = stack.enter_context(SwiftOracle(str(resolve_model_dir(request.model, request.trust_remote_code)),
+                                                 request.settings.swift_env(), request.workers)
+                                     ) if request.verify != 0 else None
+        from vlprep.tokens import TokenCounter  # imports torch (qwen-vl-utils): only once the encoders are starting
+
+        facts = processor_facts(request.model, request.trust_remote_code)
+        counter = TokenCounter(counting_tokenizer(request.model, request.trust_remote_code, facts), request.settings)
         inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
         work = partial_dir(request.out)
-        state = _start_or_resume(request, work, request_key(request, inputs))
+        state = _start_or_resume(request, work, request_key(request, inputs), sum(entry["lines"] for entry in inputs))
         try:
-            # ms-swift takes seconds to import: its encoder process starts now and loads while the records are checked
-            with contextlib.ExitStack() as stack:
-                oracle = stack.enter_context(SwiftOracle(str(resolve_model_dir(request.model, request.trust_remote_code)),
-                                                         request.settings.swift_env())) if request.verify != 0 else None
-                if not state.complete:
-                    _write_shards(request, counter, work, state, inputs, progress)
-                manifest = _finish(request, counter, processor, oracle, work, state, inputs)
+            verifier = Verifier(state.sample, counter, oracle) if oracle is not None else None
+            if not state.complete:
+                _write_shards(request, counter, verifier, work, state, inputs, progress)
+            manifest = _finish(request, facts, verifier, work, state, inputs)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
         except BaseException:
@@ -200,7 +206,7 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
     return BuildOutcome(manifest, state.rejects_by_code)
 
 
-def _start_or_resume(request: CacheRequest, work: Path, key: str) -> BuildState:
+def _start_or_resume(request: CacheRequest, work: Path, key: str, total_lines: int) -> BuildState:
     state_path = work / "state.pkl"
     if request.resume:
         try:
@@ -217,7 +223,8 @@ def _start_or_resume(request: CacheRequest, work: Path, key: str) -> BuildState:
         return state
     shutil.rmtree(work, ignore_errors=True)
     (work / "shards").mkdir(parents=True)
-    state = BuildState(request_key=key, tally=Tally(frozenset(RULES)), sample=Sample(request.verify, request.seed))
+    state = BuildState(request_key=key, tally=Tally(frozenset(RULES)), sample=Sample(request.verify, request.seed,
+                                                                                   total_lines))
     _save_state(work, state)
     return state
 
@@ -260,9 +267,10 @@ class _Shard:
         self.rejects.close()
 
 
-def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, state: BuildState,
-                  inputs: list[dict[str, Any]], progress: Any) -> None:
+def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifier | None, work: Path,
+                  state: BuildState, inputs: list[dict[str, Any]], progress: Any) -> None:
     train_files = len(request.train_files)
+    first_line = [sum(entry["lines"] for entry in inputs[:index]) for index in range(len(inputs))]
     results: Iterable[tuple[int, RecordResult]] = _results(request, counter, state.position)
     if progress is not None:
         results = progress(results, sum(entry["lines"] for entry in inputs), state.tally.records)
@@ -278,7 +286,9 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, stat
             shard.splits[split].write(cache_row(result, request.embed_images))
             state.rows[split] += 1
             state.stats[split].add(result.counted.length)
-            state.sample.offer(result.file, result.line, result.record, result.images)
+            if verifier is not None:
+                verifier.offer((first_line[file_index] + result.line - 1, result.file, result.line, result.record,
+                                result.images))
         state.position = (file_index, result.line)
         shard.lines += 1
         if shard.lines >= request.shard_lines:
@@ -292,8 +302,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, work: Path, stat
     _save_state(work, state)
 
 
-def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, oracle: SwiftOracle | None, work: Path,
-            state: BuildState, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _finish(request: CacheRequest, facts: ProcessorFacts, verifier: Verifier | None, work: Path, state: BuildState,
+            inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """Assemble the shards, verify, write the manifest and move the cache into place."""
     final = work / "cache"
     shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
@@ -303,7 +313,7 @@ def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, oracle
         rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name)
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
-    verified = verify_sample(state.sample, counter, oracle) if oracle is not None else 0
+    verified = verifier.finish() if verifier is not None else 0
     counts = {"input_lines": state.tally.records, "train": state.rows["train"], "val": state.rows["val"],
               "rejected": state.rejected}
     counts["identity_holds"] = counts["train"] + counts["val"] + counts["rejected"] == counts["input_lines"]
@@ -314,7 +324,7 @@ def _finish(request: CacheRequest, counter: TokenCounter, processor: Any, oracle
         "version": MANIFEST_VERSION,
         "created": now_iso(),
         "tool": library_versions(),
-        "processor": {"model": request.model or "embedded", "fingerprint": processor_fingerprint(processor),
+        "processor": {"model": request.model or "embedded", "fingerprint": facts.fingerprint,
                       "template": "qwen3_vl", "trust_remote_code": request.trust_remote_code},
         "counting": {**request.settings.to_json(), "fingerprint": settings_fingerprint(request.settings)},
         "max_length": request.max_length,

@@ -154,7 +154,7 @@ def lint(
     if max_length:
         from vlprep.tokens import TokenCounter
 
-        counter = TokenCounter(load_model_processor(model, trust_remote_code).tokenizer, settings)
+        counter = TokenCounter(load_counting_tokenizer(model, trust_remote_code), settings)
     total = sum(count_lines(file) for file in files)
     started = time.perf_counter()
     tally = Tally(active)
@@ -167,12 +167,13 @@ def lint(
     raise typer.Exit(1 if tally.fails(Severity(fail_on.value)) else 0)
 
 
-def load_model_processor(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
-    """The processor, imported lazily: transformers and torch take seconds to import, and plain lint needs neither."""
-    from vlprep.processor import ProcessorError, load_processor
+def load_counting_tokenizer(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
+    """The tokenizer to count with, imported lazily: plain lint needs none (vlprep.processor_memo)."""
+    from vlprep.processor import ProcessorError
+    from vlprep.processor_memo import counting_tokenizer, processor_facts
 
     try:
-        return load_processor(model, trust_remote_code)
+        return counting_tokenizer(model, trust_remote_code, processor_facts(model, trust_remote_code))
     except ProcessorError as error:
         raise usage_error(str(error)) from None
 
@@ -223,7 +224,8 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
-    from vlprep.cache import CacheError, CacheRequest, build_cache
+    from vlprep.cache import CacheError, CacheRequest, build_cache, partial_dir
+    from vlprep.processor import ProcessorError
     from vlprep.verify import VerificationError
 
     files = check_inputs(files)
@@ -237,18 +239,19 @@ def cache(
         pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
         resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes)
-    load_model_processor(model, trust_remote_code)
     progress = None if quiet else (lambda items, total, done: with_progress(items, total, "cache", completed=done))
     try:
         outcome = build_cache(request, progress)
-    except CacheError as error:
+    except (CacheError, ProcessorError) as error:
         raise usage_error(str(error)) from None
     except VerificationError as error:
         err.print(f"[red]verification failed, no cache written:[/] {error}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print(f"[yellow]interrupted: no cache was written to {out}. To continue from the last complete shard, run "
-                  "the same command again with --resume.[/]")
+        resumable = (partial_dir(out) / "state.pkl").is_file()
+        err.print(f"[yellow]interrupted: no cache was written to {out}. "
+                  + ("To continue from the last complete shard, run the same command again with --resume.[/]"
+                     if resumable else "It stopped before the build began; run the same command again.[/]"))
         raise typer.Exit(130) from None
     manifest = outcome.manifest
     counts = manifest["counts"]

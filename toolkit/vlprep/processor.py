@@ -17,21 +17,11 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from huggingface_hub import snapshot_download
-from tokenizers import AddedToken
-from transformers import (
-    AutoProcessor,
-    Qwen2Tokenizer,
-    Qwen2VLImageProcessor,
-    Qwen3VLConfig,
-    Qwen3VLProcessor,
-    Qwen3VLVideoProcessor,
-)
-from transformers.convert_slow_tokenizer import bytes_to_unicode
-from transformers.processing_utils import ProcessorMixin
+if TYPE_CHECKING:  # transformers (and torch under it) take seconds to import: only what builds or loads imports them
+    from transformers import Qwen2Tokenizer
+    from transformers.processing_utils import ProcessorMixin
 
 # Bump when the build recipe changes: the cache folder name changes with it, so old builds are not reused.
 BUILD_VERSION = "1"
@@ -121,6 +111,8 @@ def _build_atomically(target: Path) -> None:
 
 def build_processor_dir(out_dir: Path) -> None:
     """Write a complete Qwen3-VL processor (tokenizer, image/video processors, template, config) into out_dir."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
     ranks = _read_ranks(_tiktoken_path())
     vocab, merges = _bpe_vocab_merges(ranks)
     processor = Qwen3VLProcessor(
@@ -150,6 +142,8 @@ def _bpe_vocab_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tup
     Each token's merge is the last step BPE takes when it builds the token from bytes using only lower ranks
     (TikTokenConverter lists every valid split instead, about 294k merges, which does not match the official file).
     """
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
     byte_to_char = bytes_to_unicode()
 
     def text(token: bytes) -> str:
@@ -180,6 +174,9 @@ def _last_merge(token: bytes, rank: int, ranks: dict[bytes, int]) -> tuple[bytes
 
 def _build_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Qwen2Tokenizer:
     """The Qwen2 pipeline (NFC, Qwen2 split regex, byte-level BPE) with the 26 added tokens at their official ids."""
+    from tokenizers import AddedToken
+    from transformers import Qwen2Tokenizer
+
     specs = json.loads((REFERENCE_DIR / "special_tokens.json").read_text(encoding="utf-8"))
     added = {spec["id"]: AddedToken(spec["content"], special=spec["special"], normalized=False) for spec in specs}
     tokenizer = Qwen2Tokenizer(
@@ -243,6 +240,9 @@ def resolve_model_dir(model: str | None, trust_remote_code: bool = False) -> Pat
 
 def _download_processor_files(repo_id: str, trust_remote_code: bool) -> Path:
     """Fetch (or find in the Hub cache) only the tokenizer, processor, config and template files of a Hub model."""
+    import httpx
+    from huggingface_hub import snapshot_download
+
     patterns = HUB_PATTERNS + (["*.py"] if trust_remote_code else [])
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns))
@@ -261,6 +261,8 @@ def load_processor(model: str | None = None, trust_remote_code: bool = False) ->
     Code shipped in the model directory runs only with trust_remote_code=True. The cache is keyed on the arguments,
     so a change of $VLPREP_CACHE_DIR within a process needs `load_processor.cache_clear()`.
     """
+    from transformers import AutoProcessor
+
     model_dir = resolve_model_dir(model, trust_remote_code)
     try:
         return AutoProcessor.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)

@@ -2,90 +2,171 @@
 
 A child process because ms-swift and qwen-vl-utils read the pixel limits (IMAGE_MAX_TOKEN_NUM, ...) from the environment
 when they are imported: the only way to encode with a cache's limits, whatever this process imported before, is a fresh
-interpreter with that environment. Protocol, one JSON document per line: the first line sent is
-`{"model_dir": ...}`, then one canonical record (absolute image paths) per line; the child answers each record with
-`{"input_ids", "labels", "length", "image_grid_thw"}` or `{"error"}`.
+interpreter with that environment. The child imports ms-swift and builds the template once, then forks `workers`
+encoders, so a sample is encoded on several cores for the price of one start-up.
+
+Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N}`, then
+`{"key": K, "record": {...}}` with a canonical record (absolute image paths); the child answers each, in any order, with
+`{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}`.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Any
+
+_IN_FLIGHT_PER_ENCODER = 64  # records queued per encoder: the build never waits on a sample, memory stays bounded
+
+
+# The encoders allocate and free arrays of tens of MB per image (decode, resize, normalize, patchify). With glibc's
+# defaults each such block is a fresh mmap whose pages the kernel faults in and zeroes again for every image: about a
+# third of the encode time on the bench data. Serving them from a heap that is kept (no mmap, no trim) removes that.
+_ENCODER_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",  # one core per encoder: the encoders are the parallelism
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
+}
+
+
+class OracleExited(RuntimeError):
+    pass
 
 
 class SwiftOracle:
-    """A long-lived child process encoding records with ms-swift's template under the given pixel-limit environment."""
+    """A long-lived child process encoding records with ms-swift's template under the given pixel-limit environment.
 
-    def __init__(self, model_dir: str, env: dict[str, str]) -> None:
-        child_env = {**os.environ, **env, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    `submit` queues a record under a key and returns at once (blocking only while too many are in flight); `take`
+    returns the next finished (key, answer). Answers are read by a thread, so the child never blocks on a full pipe.
+    """
+
+    def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1) -> None:
+        child_env = {**os.environ, **_ENCODER_ENV, **env}
         for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
             child_env.pop(legacy, None)
+        self.workers = max(1, workers)
         self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child can never block on it
         self._child = subprocess.Popen([sys.executable, "-m", "vlprep.swift_oracle"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=self._log, text=True, env=child_env)
-        self._send({"model_dir": model_dir})
+        self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_answers, daemon=True)
+        self._reader.start()
+        self.in_flight = 0
+        self._send({"model_dir": model_dir, "workers": self.workers})
+
+    def _read_answers(self) -> None:
+        assert self._child.stdout is not None
+        for line in self._child.stdout:
+            self._answers.put(json.loads(line))
+        self._answers.put(None)  # the child closed its output
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self._child.stdin is not None
-        self._child.stdin.write(json.dumps(message) + "\n")
-        self._child.stdin.flush()
+        try:
+            self._child.stdin.write(json.dumps(message) + "\n")
+            self._child.stdin.flush()
+        except BrokenPipeError:
+            raise self._exited() from None
+
+    def _exited(self) -> OracleExited:
+        code = self._child.wait()
+        self._log.seek(0)
+        return OracleExited(f"the ms-swift encoder process exited ({code}):\n{self._log.read()[-4000:]}")
+
+    def submit(self, key: int, record: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+        """Queue a record; returns the answers that had to be taken first to keep the number in flight bounded."""
+        taken = []
+        while self.in_flight >= self.workers * _IN_FLIGHT_PER_ENCODER:
+            taken.append(self.take())
+        self._send({"key": key, "record": record})
+        self.in_flight += 1
+        return taken
+
+    def take(self, block: bool = True) -> tuple[int, dict[str, Any]]:
+        """The next finished (key, answer); with block=False, raises queue.Empty when none is ready."""
+        answer = self._answers.get(block=block)
+        if answer is None:
+            raise self._exited()
+        self.in_flight -= 1
+        return answer.pop("key"), answer
 
     def encode(self, record: dict[str, Any]) -> dict[str, Any]:
-        self._send(record)
-        assert self._child.stdout is not None
-        line = self._child.stdout.readline()
-        if not line:
-            code = self._child.wait()
-            self._log.seek(0)
-            raise RuntimeError(f"the ms-swift encoder process exited ({code}):\n{self._log.read()[-4000:]}")
-        return json.loads(line)
+        """Encode one record and wait for it (nothing else may be in flight)."""
+        assert self.in_flight == 0, "encode() waits for its own answer only"
+        self.submit(0, record)
+        return self.take()[1]
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """Let the child finish and exit; with abandon=True (the build failed), stop it without waiting."""
+        if abandon:
+            self._child.kill()
         if self._child.stdin:
-            self._child.stdin.close()
+            try:
+                self._child.stdin.close()
+            except BrokenPipeError:
+                pass
         try:
             self._child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self._child.kill()
             self._child.wait()
+        self._reader.join(timeout=5)
         self._log.close()
 
     def __enter__(self) -> "SwiftOracle":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(abandon=kind is not None)
 
 
-def _encode(template: Any, record: dict[str, Any]) -> dict[str, Any]:
+# ---- the child --------------------------------------------------------------------------------------------------
+
+_template: Any = None  # built once before the encoders fork; each inherits it
+
+
+def _encode(line: str) -> str:
+    message = json.loads(line)
     try:
-        encoded = template.encode(record, return_length=True)
+        encoded = _template.encode(message["record"], return_length=True)
     except Exception as error:  # noqa: BLE001 - reported back per record
-        return {"error": f"{type(error).__name__}: {error}"}
+        return json.dumps({"key": message["key"], "error": f"{type(error).__name__}: {error}"})
     grid = encoded.get("image_grid_thw")
-    return {
+    return json.dumps({
+        "key": message["key"],
         "input_ids": list(map(int, encoded["input_ids"])),
         "labels": list(map(int, encoded["labels"])),
         "length": int(encoded["length"]),
         "image_grid_thw": grid.tolist() if grid is not None else [],
-    }
+    })
 
 
 def _serve() -> None:
+    global _template
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
     from swift import get_model_processor, get_template
 
-    model_dir = json.loads(sys.stdin.readline())["model_dir"]
-    _, processor = get_model_processor(model_dir, model_type="qwen3_vl", load_model=False)
-    template = get_template(processor, template_type="qwen3_vl")
-    template.set_mode("train")
-    for line in sys.stdin:
-        answers.write(json.dumps(_encode(template, json.loads(line))) + "\n")
+    settings = json.loads(sys.stdin.readline())
+    _, processor = get_model_processor(settings["model_dir"], model_type="qwen3_vl", load_model=False)
+    _template = get_template(processor, template_type="qwen3_vl")
+    _template.set_mode("train")
+    workers = int(settings.get("workers", 1))
+    if workers == 1:
+        results = map(_encode, sys.stdin)
+    else:  # forked after the imports and the template are ready: no encoder pays for them again
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        results = pool.imap_unordered(_encode, sys.stdin)
+    for answer in results:
+        answers.write(answer + "\n")
         answers.flush()
 
 

@@ -51,10 +51,11 @@ def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, i
 
 
 class TokenCounter:
-    """Encodes canonical records with a Qwen3-VL tokenizer (its Rust backend, one batch call per record)."""
+    """Encodes canonical records with a Qwen3-VL tokenizer's Rust backend (`tokenizers.Tokenizer`), one batch call per
+    record; a transformers tokenizer's `.backend_tokenizer`, or the same loaded alone (vlprep.processor_memo)."""
 
-    def __init__(self, tokenizer: Any, settings: CountSettings) -> None:
-        self._backend = tokenizer.backend_tokenizer
+    def __init__(self, backend: Any, settings: CountSettings) -> None:
+        self._backend = backend
         self.settings = settings
 
     def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedRecord:

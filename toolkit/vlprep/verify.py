@@ -2,41 +2,76 @@
 
 Every record's `<|image_pad|>` count is asserted against Σ grid/4 while counting (vlprep.tokens). Here a deterministic
 sample is re-encoded by ms-swift in a child process; input_ids, labels, length and grids must be equal, or the build
-stops with a diff.
+stops with a diff naming file:line.
+
+The sample is drawn up front from the input's line positions (the line count is known before the pass), so each sampled
+record goes to ms-swift the moment it is accepted and is encoded while the rest of the input is still being checked.
+Sampled lines that end up rejected leave a shortfall, filled at the end from a reservoir of the other accepted records:
+the sample is always min(N, accepted records), and the same for the same input, seed and worker count or not.
 """
 
 from __future__ import annotations
 
+import queue
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlprep.diagnostics import ImageInfo
 from vlprep.swift_oracle import SwiftOracle
-from vlprep.tokens import Encoded, TokenCounter
+
+if TYPE_CHECKING:
+    from vlprep.tokens import Encoded, TokenCounter
+
+# (global line index, file, line, canonical record, its images)
+Item = tuple[int, str, int, dict[str, Any], list[ImageInfo]]
 
 
 @dataclass
 class Sample:
-    """A reservoir sample of accepted records (k=None keeps every record)."""
+    """What to verify and how far it got; pickled with the build state, so a resumed build verifies the same records.
+
+    k=None verifies every accepted record. `pending` holds records sent to ms-swift and not yet compared: a resumed build
+    sends them again.
+    """
 
     k: int | None
     seed: int
-    seen: int = 0
-    items: list[tuple[str, int, dict[str, Any], list[ImageInfo]]] = field(default_factory=list)
+    total_lines: int
+    drawn: frozenset[int] = frozenset()
+    pending: dict[int, Item] = field(default_factory=dict)
+    reservoir: list[Item] = field(default_factory=list)
+    reservoir_seen: int = 0
+    checked: int = 0
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
+        if self.k is not None and not self.drawn:
+            self.drawn = frozenset(random.Random(self.seed).sample(range(self.total_lines),
+                                                                   min(self.k, self.total_lines)))
+        self._random = random.Random(self.seed + 1)
 
-    def offer(self, file: str, line: int, record: dict[str, Any], images: list[ImageInfo]) -> None:
-        self.seen += 1
-        item = (file, line, record, images)
-        if self.k is None or len(self.items) < self.k:
-            self.items.append(item)
+    def wants_now(self, index: int) -> bool:
+        return self.k is None or index in self.drawn
+
+    def keep_in_reserve(self, item: Item) -> None:
+        """Algorithm R over the accepted records that were not drawn, for the shortfall left by rejected drawn lines."""
+        assert self.k is not None
+        self.reservoir_seen += 1
+        if len(self.reservoir) < self.k:
+            self.reservoir.append(item)
             return
-        slot = self._random.randrange(self.seen)
+        slot = self._random.randrange(self.reservoir_seen)
         if slot < self.k:
-            self.items[slot] = item
+            self.reservoir[slot] = item
+
+    def shortfall(self) -> list[Item]:
+        """Reserve records that complete the sample to min(k, accepted records)."""
+        if self.k is None:
+            return []
+        missing = self.k - self.checked - len(self.pending)
+        reserve = sorted(self.reservoir, key=lambda item: item[0])
+        random.Random(self.seed + 2).shuffle(reserve)
+        return reserve[:max(0, missing)]
 
 
 class VerificationError(RuntimeError):
@@ -69,10 +104,50 @@ def compare(ours: Encoded, theirs: dict[str, Any]) -> str | None:
     return None
 
 
-def verify_sample(sample: Sample, counter: TokenCounter, oracle: SwiftOracle) -> int:
-    """Re-encode the sample with ms-swift; raise VerificationError naming file:line and the diff on any mismatch."""
-    for file, line, record, images in sample.items:
-        problem = compare(counter.encode(record, images), oracle.encode(swift_record(record, images)))
+class Verifier:
+    """Sends the sample to ms-swift as the build accepts records, and compares each answer as it arrives."""
+
+    def __init__(self, sample: Sample, counter: TokenCounter, oracle: SwiftOracle) -> None:
+        self.sample = sample
+        self._counter = counter
+        self._oracle = oracle
+        for item in list(sample.pending.values()):  # sent by an interrupted build, never compared
+            self._send(item)
+
+    def offer(self, item: Item) -> None:
+        """An accepted record: sent now if drawn, kept in reserve otherwise."""
+        if self.sample.wants_now(item[0]):
+            self.sample.pending[item[0]] = item
+            self._send(item)
+        else:
+            self.sample.keep_in_reserve(item)
+        self.poll()
+
+    def poll(self) -> None:
+        """Compare whatever answers have arrived, without waiting."""
+        while True:
+            try:
+                self._compare(*self._oracle.take(block=False))
+            except queue.Empty:
+                return
+
+    def finish(self) -> int:
+        """Send the shortfall, wait for every answer; the number of records verified."""
+        for item in self.sample.shortfall():
+            self.sample.pending[item[0]] = item
+            self._send(item)
+        while self._oracle.in_flight:
+            self._compare(*self._oracle.take())
+        assert not self.sample.pending, "every record sent to ms-swift is compared"
+        return self.sample.checked
+
+    def _send(self, item: Item) -> None:
+        for answer in self._oracle.submit(item[0], swift_record(item[3], item[4])):
+            self._compare(*answer)
+
+    def _compare(self, key: int, theirs: dict[str, Any]) -> None:
+        _, file, line, record, images = self.sample.pending.pop(key)
+        problem = compare(self._counter.encode(record, images), theirs)
         if problem:
             raise VerificationError(f"{file}:{line}: our encoding differs from ms-swift's qwen3_vl template: {problem}")
-    return len(sample.items)
+        self.sample.checked += 1

@@ -74,10 +74,11 @@ def run_guards(config: FitConfig) -> Preflight:
 
 
 def _processor_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
-    from vlprep.processor import ProcessorError, load_processor, processor_fingerprint
+    from vlprep.processor import ProcessorError
+    from vlprep.processor_memo import processor_facts
 
     try:
-        fingerprint = processor_fingerprint(load_processor(config.model, config.trust_remote_code))
+        fingerprint = processor_facts(config.model, config.trust_remote_code).fingerprint
     except ProcessorError as error:
         return Check("processor", False, str(error), "pass --model with a Qwen3-VL model directory or Hub id")
     cached = manifest["processor"]["fingerprint"]
