@@ -8,7 +8,8 @@
    --dataset_num_proc W --split_dataset_ratio 0 --max_length 10000000` as a subprocess, timed around the subprocess
    (wall clock, so it includes swift's start-up and imports; max_length is set high so no row is dropped for length);
 3. `vlprep cache FILE --out OUT/vlprep-full -q --workers W` (full decode, default verification sample) and the same
-   with `--fast`, timed the same way;
+   with `--fast`, timed the same way, and `--fast --verify 0` (for scale: what the ms-swift re-encoding of the
+   verification sample adds; not a target);
 4. a record-by-record comparison of `lengths`: ms-swift's rows carry no line numbers (and `swift export` shuffles them,
    `--dataset_shuffle` defaults to true), so rows are matched by their first user message, which the generator makes
    unique (`[index.turn]`); records whose lengths differ, and records present on one side only (with the reasons:
@@ -38,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CpuWatch, ImageParams, PeakRss, ensure_images, ensure_records  # noqa: E402
+from common import (CpuWatch, ImageParams, PeakRss, ensure_bench_data, mb, print_table,  # noqa: E402
+                    ratio)
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_FULL = 5.0
@@ -131,8 +133,10 @@ def run_swift(label: str, file: Path, model: Path, out_dir: Path, workers: int, 
     return timed(label, cmd, log, cwd=file.parent)
 
 
-def run_vlprep(label: str, file: Path, out_dir: Path, workers: int, fast: bool, log: Path) -> Run:
-    cmd = [venv_exe("vlprep"), "cache", str(file), "--out", str(fresh(out_dir)), "-q", "--workers", str(workers)]
+def run_vlprep(label: str, file: Path, out_dir: Path, workers: int, fast: bool, log: Path,
+               extra: tuple[str, ...] = ()) -> Run:
+    cmd = [venv_exe("vlprep"), "cache", str(file), "--out", str(fresh(out_dir)), "-q", "--workers", str(workers),
+           *extra]
     if fast:
         cmd.append("--fast")
     return timed(label, cmd, log, cwd=file.parent)
@@ -246,21 +250,6 @@ def swift_errors(log: Path) -> Counter[str]:
 
 # ---------------------------------------------------------------------------------------------------------- output
 
-def ratio(x: float) -> str:
-    return f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"
-
-
-def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-
-    def fmt(row: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-    print(fmt(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt(row))
-
-
 def short(lines: list[int], limit: int = 15) -> str:
     return ", ".join(map(str, lines[:limit])) + (f", … ({len(lines)} in all)" if len(lines) > limit else "")
 
@@ -275,10 +264,6 @@ def failed(run: Run, ok: tuple[int, ...]) -> bool:
               f"(see dmesg); this machine has {mb(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))} of "
               f"memory shared with everything else running on it", file=sys.stderr)
     return True
-
-
-def mb(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
 
 
 def main() -> int:
@@ -307,14 +292,8 @@ def main() -> int:
     overridden = [k for k in PIXEL_ENV if k in os.environ]
     if overridden:
         print(f"note: removed {', '.join(overridden)} from the tools' environment (both count with default limits)")
-    params = ImageParams(count=args.images, seed=args.seed, truncated=args.truncated)
-    images = ensure_images(out / "images", params)
-    data = ensure_records(out / f"records-{args.records}.jsonl", images, args.records, seed=args.seed)
-    pixels = [e.width * e.height / 1e6 for e in images.entries]
-    print(f"data: {data.records:,} records, {data.image_refs:,} image refs ({data.distinct_images} distinct images, "
-          f"{min(pixels):.1f}-{max(pixels):.1f} MP, mean {sum(pixels) / len(pixels):.1f} MP, "
-          f"{images.total_bytes / 1e6:,.0f} MB on disk); {len(images.broken)} truncated images planted, "
-          f"referenced by {len(data.broken_lines)} records")
+    images, data = ensure_bench_data(out, args.records, ImageParams(count=args.images, seed=args.seed,
+                                                                    truncated=args.truncated))
     model = model_dir(out)
     weights = sorted(p.name for p in model.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
     print(f"swift model folder: {model} (embedded processor + config.json; weight files: {weights or 'none'})")
@@ -355,8 +334,12 @@ def main() -> int:
     fast = run_vlprep("vlprep cache --fast", data.path, out / "vlprep-fast", workers, fast=True,
                       log=logs / "vlprep-fast.log")
     print(f"  {fast.wall_s:.1f} s", flush=True)
-    if failed(sw, (0,)) | failed(full, (0, 1)) | failed(fast, (0, 1)):
-        for run in (sw, full, fast):
+    print("running vlprep cache --fast --verify 0 (vlprep's own work, without the ms-swift re-encoding) ...", flush=True)
+    own = run_vlprep("vlprep cache --fast --verify 0", data.path, out / "vlprep-fast-own", workers, fast=True,
+                     log=logs / "vlprep-fast-own.log", extra=("--verify", "0"))
+    print(f"  {own.wall_s:.1f} s", flush=True)
+    if failed(sw, (0,)) | failed(full, (0, 1)) | failed(fast, (0, 1)) | failed(own, (0, 1)):
+        for run in (sw, full, fast, own):
             print(f"{run.label}: exit {run.returncode}, {run.wall_s:.1f} s wall, {run.cpu_s:.1f} CPU s, "
                   f"others {run.others:.0%}, peak RSS {mb(run.peak_rss)}", file=sys.stderr)
         return 1
@@ -365,11 +348,12 @@ def main() -> int:
     swift_len, swift_unmatched = swift_lengths(out / "swift" / "train", keys)
     full_len, full_bad, full_rejects = vlprep_lengths(out / "vlprep-full", keys)
     fast_len, fast_bad, fast_rejects = vlprep_lengths(out / "vlprep-fast", keys)
+    own_len, _, _ = vlprep_lengths(out / "vlprep-fast-own", keys)
     comparisons = [compare("vlprep cache", swift_len, full_len), compare("vlprep cache --fast", swift_len, fast_len)]
 
     print()
     rows = []
-    for run, cached in ((sw, len(swift_len)), (full, len(full_len)), (fast, len(fast_len))):
+    for run, cached in ((sw, len(swift_len)), (full, len(full_len)), (fast, len(fast_len)), (own, len(own_len))):
         rows.append((run.label, f"{run.wall_s:.1f}", f"{data.records / run.wall_s:,.1f}",
                      f"{sw.wall_s / run.wall_s:.1f}x", f"{run.cpu_s:.1f}", f"{run.others:.0%}", mb(run.peak_rss),
                      f"{cached:,}"))
@@ -381,7 +365,7 @@ def main() -> int:
         print(f"start-up on a 1-record file: swift export {startup['swift'].wall_s:.1f} s, "
               f"vlprep cache --fast {startup['vlprep'].wall_s:.1f} s")
     load_end = os.getloadavg()[0]
-    timed_runs = [sw, full, fast] + list(startup.values())
+    timed_runs = [sw, full, fast, own] + list(startup.values())
     busiest = max(run.others for run in timed_runs)
     print(f"load average (1 min): {load_start:.2f} at start, {load_end:.2f} now (this benchmark included)"
           + (f"\nWARNING: other processes used up to {busiest:.0%} of the CPUs during a timed run; "
@@ -429,6 +413,8 @@ def main() -> int:
           f"{verdict(full_ratio >= TARGET_FULL)}")
     print(f"target: vlprep cache --fast >= {TARGET_FAST:g}x faster            -> {ratio(fast_ratio)}  "
           f"{verdict(fast_ratio >= TARGET_FAST)}")
+    print(f"(--fast --verify 0: {ratio(sw.wall_s / own.wall_s)}; the 64-record ms-swift verification adds "
+          f"{fast.wall_s - own.wall_s:.1f} s to --fast)")
     print(f"target: 0 length mismatches                                 -> {mismatches}  {verdict(mismatches == 0)}")
 
     results: dict[str, Any] = {
@@ -437,7 +423,7 @@ def main() -> int:
         "runs": {run.label: {"wall_s": run.wall_s, "cpu_s": run.cpu_s, "others_share": run.others,
                              "peak_rss": run.peak_rss,
                              "returncode": run.returncode, "records_per_s": data.records / run.wall_s,
-                             "cmd": run.cmd} for run in (sw, full, fast)},
+                             "cmd": run.cmd} for run in (sw, full, fast, own)},
         "startup_s": {name: run.wall_s for name, run in startup.items()},
         "ratio_swift_over_vlprep": full_ratio, "ratio_swift_over_vlprep_fast": fast_ratio,
         "targets": {"full": TARGET_FULL, "fast": TARGET_FAST, "full_pass": full_ratio >= TARGET_FULL,

@@ -343,3 +343,36 @@ class CpuWatch:
         self.others_cpu_s = max(0.0, self._busy() - self._busy0 - self.own_cpu_s)
         self.others_share = self.others_cpu_s / max(1e-9, self.wall_s * self.cores)
         return self
+
+
+def ensure_bench_data(out: Path, records: int, params: ImageParams) -> tuple[ImageSet, RecordsInfo]:
+    """The benchmark's images and records in `out` (generated once, reused), described on stdout."""
+    images = ensure_images(out / "images", params)
+    data = ensure_records(out / f"records-{records}.jsonl", images, records, seed=params.seed)
+    pixels = [e.width * e.height / 1e6 for e in images.entries]
+    print(f"data: {data.records:,} records, {data.image_refs:,} image refs ({data.distinct_images} distinct images, "
+          f"{min(pixels):.1f}-{max(pixels):.1f} MP, mean {sum(pixels) / len(pixels):.1f} MP, "
+          f"{images.total_bytes / 1e6:,.0f} MB on disk); {len(images.broken)} truncated images planted, "
+          f"referenced by {len(data.broken_lines)} records")
+    return images, data
+
+# ---- output -------------------------------------------------------------------------------------------------------
+
+def ratio(x: float) -> str:
+    return f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"
+
+
+def mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    print(fmt(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(fmt(row))

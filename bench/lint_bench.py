@@ -33,7 +33,8 @@ import PIL
 from PIL import Image, features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CpuWatch, ImageParams, PeakRss, RecordsInfo, ensure_images, ensure_records  # noqa: E402
+from common import (CpuWatch, ImageParams, PeakRss, RecordsInfo, ensure_bench_data, ensure_records, mb,  # noqa: E402
+                    print_table, ratio)
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_FULL = 3.0
@@ -183,24 +184,6 @@ def _summary_only(report_path: Path) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------------------------------------- output
 
-def ratio(x: float) -> str:
-    return f"{x:.1f}x" if x >= 1 else f"{x:.2f}x"
-
-
-def mb(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
-
-
-def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    def fmt(row: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-    print(fmt(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt(row))
-
-
 def describe_failure(run: VlprepRun) -> str:
     return f"{run.label}: vlprep exited {run.returncode}\n{run.stderr[-3000:]}"
 
@@ -224,14 +207,8 @@ def main() -> int:
     load_start = os.getloadavg()[0]
     print(f"machine: {cores} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('libjpeg_turbo') or 'no'})")
-    params = ImageParams(count=args.images, seed=args.seed, truncated=args.truncated)
-    images = ensure_images(out / "images", params)
-    data = ensure_records(out / f"records-{args.records}.jsonl", images, args.records, seed=args.seed)
-    pixels = [e.width * e.height / 1e6 for e in images.entries]
-    print(f"data: {data.records:,} records, {data.image_refs:,} image refs ({data.distinct_images} distinct images, "
-          f"{min(pixels):.1f}-{max(pixels):.1f} MP, mean {sum(pixels) / len(pixels):.1f} MP, "
-          f"{images.total_bytes / 1e6:,.0f} MB on disk); {len(images.broken)} truncated images planted, "
-          f"referenced by {len(data.broken_lines)} records")
+    images, data = ensure_bench_data(out, args.records, ImageParams(count=args.images, seed=args.seed,
+                                                                    truncated=args.truncated))
     workers_note = args.workers or f"default = all {cores} cores"
     print(f"vlprep: {' '.join(vlprep_exe())} (workers: {workers_note})\n")
 
