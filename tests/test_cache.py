@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -140,7 +141,8 @@ def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embed
     assert built["counting"]["image_max_tokens"] == CountSettings().image_max_tokens
     assert built["verification"]["ms_swift_template"] == {"mode": "all", "records_checked": DEMO_LINES - 2,
                                                           "mismatches": 0}
-    assert set(built["data_files"]) == {str(p.relative_to(demo_cache.out)) for p in demo_cache.out.glob("*/*.arrow")}
+    assert set(built["data_files"]) == {str(p.relative_to(demo_cache.out)) for p in demo_cache.out.rglob("*")
+                                        if p.is_file() and p.name != "manifest.json"}
     assert runner.invoke(app, ["inspect", str(demo_cache.out)]).exit_code == 0
 
 
@@ -338,6 +340,14 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     assert (partial / "state.pkl").is_file()  # kept for --resume
     done_before = json.loads((partial / "journal.jsonl").read_text().splitlines()[-1])
     assert done_before["shards"] >= 1 and 0 < done_before["position"][1] < 1200
+
+    state_bytes = (partial / "state.pkl").read_bytes()  # a build left by another vlprep version is not mixed in
+    state = pickle.loads(state_bytes)
+    state.vlprep_version = "0.0.1"
+    (partial / "state.pkl").write_bytes(pickle.dumps(state))
+    refused = cache(*command, "--resume")
+    assert refused.exit_code == 2 and "made by vlprep 0.0.1" in " ".join(refused.output.split()), refused.output
+    (partial / "state.pkl").write_bytes(state_bytes)
 
     resumed = cache(*command, "--resume")
     assert resumed.exit_code == 1, resumed.output

@@ -262,6 +262,27 @@ def test_hung_image_check_is_rejected_and_cache_completes(hang_corpus: tuple[Pat
     assert (counts["train"], counts["val"], counts["rejected"], counts["input_lines"]) == (3, 0, 1, 4)
 
 
+def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot remove its watchdog folder; the next run removes it (and no live run's)."""
+    from vlprep.watchdog import MARKER_DIR_PREFIX
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    stale = tmp_path / f"{MARKER_DIR_PREFIX}{gone}-killed"  # start() makes tmp_path the run's temporary folder
+    stale.mkdir()
+    (stale / "leftover.timeout").write_text("{}")
+    live = tmp_path / f"{MARKER_DIR_PREFIX}{os.getpid()}-running"
+    live.mkdir()
+    data, _ = hang_corpus
+    code, _, err = run_vlprep(["lint", str(data), "-q", "--image-timeout", "0.5", "--workers", "1"], tmp_path, "lint",
+                              timeout=120)
+    assert code == 1, err
+    assert not stale.exists()
+    assert live.is_dir()
+    assert sorted(path.name for path in tmp_path.glob(f"{MARKER_DIR_PREFIX}*")) == [live.name]  # its own is gone
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Workers killed by a signal: nothing is lost; a line that kills its worker every time is W001
 # ---------------------------------------------------------------------------------------------------------------
@@ -644,6 +665,16 @@ def test_inspect_refuses_a_modified_or_extended_cache(tmp_path: Path) -> None:
     shutil.copy(arrow, out / "extra" / "data.arrow")
     result = inspect()
     assert result.exit_code == 1 and "checksums" in one_line(result.output), result.output
+    shutil.rmtree(out / "extra")
+
+    for metadata in ("dataset_info.json", "state.json"):  # the features and file list load_from_disk follows
+        path = out / "train" / metadata
+        original_text = path.read_text()
+        path.write_text(original_text.replace('"', "'", 1) if metadata == "state.json" else original_text + " ")
+        result = inspect()
+        assert result.exit_code == 1 and f"train/{metadata}" in one_line(result.output), result.output
+        path.write_text(original_text)
+    assert inspect().exit_code == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from vlprep.diagnostics import RecordResult
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
 from vlprep.lint import Tally
 from vlprep.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
-                             is_cache_dir, library_versions, now_iso)
+                             is_cache_dir, library_versions, now_iso, vlprep_version)
 from vlprep.pipeline import PipelineOptions
 from vlprep.processor import resolve_model_dir
 from vlprep.processor_memo import ProcessorFacts, counting_tokenizer, processor_facts
@@ -106,6 +106,7 @@ class BuildState:
     stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
     rejects_by_code: Counter[str] = field(default_factory=Counter)
     complete: bool = False  # every input line is in a shard: only assembly and verification remain
+    vlprep_version: str | None = field(default_factory=vlprep_version)
 
 
 def in_val(seed: int, file_index: int, line: int, ratio: float) -> bool:
@@ -214,6 +215,10 @@ def _start_or_resume(request: CacheRequest, work: Path, key: str, total_lines: i
         except (OSError, pickle.UnpicklingError, EOFError):
             raise CacheError(f"--resume: no interrupted build of {request.out} to resume (nothing in {work}); "
                              "run without --resume") from None
+        made_by, this = getattr(state, "vlprep_version", None), vlprep_version()
+        if made_by != this:  # its shards and state may not mean the same to this version
+            raise CacheError(f"--resume: the interrupted build was made by vlprep {made_by or '(an older version)'}, "
+                             f"this is vlprep {this}; start over without --resume")
         if state.request_key != key:
             raise CacheError("--resume: the inputs or settings differ from the interrupted build's; run the "
                              "interrupted command again with --resume, or start over without --resume")
@@ -310,7 +315,8 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, verifier: Verifier | N
     final.mkdir()
     shards = work / "shards"
     for name in SPLITS:
-        rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name)
+        fingerprint = hashlib.sha256(f"{state.request_key}:{state.vlprep_version}:{name}".encode()).hexdigest()[:16]
+        rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name, fingerprint)
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
     verified = verifier.finish() if verifier is not None else 0

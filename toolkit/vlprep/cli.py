@@ -278,7 +278,7 @@ def inspect(
     cache_dir: Annotated[Path, typer.Argument(help="A folder made by `vlprep cache`.")],
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
 ) -> None:
-    """Verify a cache (manifest and Arrow checksums) and summarize it; exit 1 if it was modified.
+    """Verify a cache (manifest and the checksums of its files) and summarize it; exit 1 if it was modified.
 
     Example: [bold]vlprep inspect arrow/[/]
     """
@@ -295,7 +295,7 @@ def inspect(
     counts, counting = manifest["counts"], manifest["counting"]
     console = Console(soft_wrap=True)
     console.print(f"[bold]{cache_dir}[/]: vlprep cache built {manifest['created']} by vlprep {manifest['tool']['vlprep']}"
-                  f"; checksums of {len(manifest['data_files'])} Arrow file(s) verified")
+                  f"; checksums of {len(manifest['data_files'])} file(s) verified")
     console.print(f"  {counts['train']:,} train, {counts['val']:,} val, {counts['rejected']:,} rejected = "
                   f"{counts['input_lines']:,} input lines")
     console.print(f"  processor {manifest['processor']['model']} ({manifest['processor']['fingerprint'][:12]}), "

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import signal
 import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,7 +24,7 @@ from typing import Any
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.reader import RawLine, iter_raw_lines
-from vlprep.watchdog import Watchdog, read_marker
+from vlprep.watchdog import Watchdog, new_marker_dir, read_marker
 
 Chunk = tuple[str, list[RawLine]]
 MAX_LINE_BYTES_DEFAULT = 64 << 20
@@ -81,7 +80,7 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
         counter_factory: Callable[[], Any] | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
     """Yield one RecordResult per input line, in input order, from `start` = (file index, lines of it to skip)."""
     chunks = _chunks(files, max_line_bytes, start)
-    marker_dir = tempfile.mkdtemp(prefix="vlprep-watchdog-")
+    marker_dir = new_marker_dir()
     try:
         yield from _PoolRunner(options, max(1, workers), counter_factory, marker_dir).run(chunks)
     finally:
@@ -134,18 +133,24 @@ class _PoolRunner:
                 yield from self._isolated(name, raw)
 
     def _isolated(self, name: str, raw: RawLine) -> list[RecordResult]:
-        try:
-            return self._pool.submit(_run_chunk, (name, [raw])).result()
-        except BrokenProcessPool:
-            self._restart()
-            marker = read_marker(self._marker_dir, name, raw.line)
-            if marker is not None:
-                diagnostic = Diagnostic("I014", raw.line, f"image {marker['image']} took longer than "
-                                                          f"--image-timeout {marker['timeout_s']} s to check", name)
-            else:
-                diagnostic = Diagnostic("W001", raw.line, "the worker process died while checking this record "
-                                                          "(crash or out-of-memory kill)", name)
-            return [RecordResult(file=name, line=raw.line, text=_raw_text(raw), diagnostics=[diagnostic])]
+        """Run one line alone. A pool breaks when any of its workers dies, also an idle one killed from outside, so a
+        line is blamed (W001) only when it breaks a fresh pool twice; a timeout marker blames it (I014) at once."""
+        for _ in range(2):
+            try:
+                return self._pool.submit(_run_chunk, (name, [raw])).result()
+            except BrokenProcessPool:
+                self._restart()
+                marker = read_marker(self._marker_dir, name, raw.line)
+                if marker is not None:
+                    return [self._blamed(name, raw, Diagnostic(
+                        "I014", raw.line, f"image {marker['image']} took longer than --image-timeout "
+                                          f"{marker['timeout_s']} s to check", name))]
+        return [self._blamed(name, raw, Diagnostic("W001", raw.line, "the worker process died while checking this "
+                                                                     "record, twice (crash or out-of-memory kill)", name))]
+
+    @staticmethod
+    def _blamed(name: str, raw: RawLine, diagnostic: Diagnostic) -> RecordResult:
+        return RecordResult(file=name, line=raw.line, text=_raw_text(raw), diagnostics=[diagnostic])
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

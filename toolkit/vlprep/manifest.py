@@ -1,7 +1,8 @@
 """The cache manifest (`DIR/manifest.json`, schemas/manifest.schema.json): how a cache was built, and its integrity.
 
 Readers (`vltrain fit`, `vlprep` commands that take a cache) call `load_manifest`, which refuses a folder that is not a
-vlprep cache and any Arrow file whose SHA-256 differs from the one recorded.
+vlprep cache and any cache file (Arrow data, the splits' dataset_info.json / state.json, rejects.jsonl) whose SHA-256
+differs from the one recorded, or that was added or removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class ManifestError(RuntimeError):
     pass
 
 
+def vlprep_version() -> str:
+    return metadata.version("vlprep")
+
+
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in _LIBRARIES:
@@ -43,9 +48,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What `datasets.load_from_disk` reads (the data, the features in dataset_info.json, the file list in state.json),
+# and the rejects.
+_DATA_FILE_PATTERNS = ("*/*.arrow", "*/dataset_info.json", "*/state.json", "rejects.jsonl")
+
+
 def data_file_checksums(cache_dir: Path) -> dict[str, str]:
-    """SHA-256 of every Arrow file of the splits, keyed by path relative to the cache folder."""
-    return {str(path.relative_to(cache_dir)): file_sha256(path) for path in sorted(cache_dir.glob("*/*.arrow"))}
+    """SHA-256 of every file of the splits and of rejects.jsonl, keyed by path relative to the cache folder."""
+    paths = sorted({path for pattern in _DATA_FILE_PATTERNS for path in cache_dir.glob(pattern)})
+    return {str(path.relative_to(cache_dir)): file_sha256(path) for path in paths}
 
 
 def now_iso() -> str:
@@ -60,7 +71,7 @@ def is_cache_dir(path: Path) -> bool:
 
 
 def load_manifest(cache_dir: Path, verify_checksums: bool = True) -> dict[str, Any]:
-    """Read and check a cache's manifest; with `verify_checksums`, refuse a cache whose Arrow files were modified."""
+    """Read and check a cache's manifest; with `verify_checksums`, refuse a cache whose files were modified."""
     path = cache_dir / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text())
@@ -78,6 +89,6 @@ def load_manifest(cache_dir: Path, verify_checksums: bool = True) -> dict[str, A
         actual = data_file_checksums(cache_dir)
         changed = sorted(name for name in recorded.keys() | actual.keys() if recorded.get(name) != actual.get(name))
         if changed:
-            raise ManifestError(f"{cache_dir}: Arrow file(s) differ from the manifest's checksums "
+            raise ManifestError(f"{cache_dir}: cache file(s) differ from the manifest's checksums "
                                 f"(modified, added or removed): {', '.join(changed)}. Rebuild the cache.")
     return manifest

@@ -95,7 +95,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("L001", "too-long", _E, "The record's token length (image tokens included) is over --max-length: training drops it."),
     Rule("L002", "too-many-images", _E, "The record has more images than --max-images."),
     # --- the run ---
-    Rule("W001", "worker-crashed", _E, "The worker checking this record died (segfault, out of memory); the record is rejected."),
+    Rule("W001", "worker-crashed", _E, "The worker checking this record died, twice, with the record run alone (segfault, out of memory); the record is rejected."),
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _CATALOG}

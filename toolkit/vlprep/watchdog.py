@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_CODE = 70
+MARKER_DIR_PREFIX = "vlprep-watchdog-"
+
+
+def new_marker_dir() -> str:
+    """A marker folder for this run, named after this process; folders of runs that were killed are removed."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{MARKER_DIR_PREFIX}*"):
+        owner = stale.name[len(MARKER_DIR_PREFIX):].split("-")[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{MARKER_DIR_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def marker_path(marker_dir: Path, file: str, line: int) -> Path:

@@ -81,14 +81,20 @@ class ShardWriter:
         self._writer.close()
 
 
-def save_split(shards: list[Path], out_dir: Path) -> int:
-    """Concatenate a split's shard files, in order, into one `save_to_disk` folder; returns its row count."""
+def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
+    """Concatenate a split's shard files, in order, into one `save_to_disk` folder; returns its row count.
+
+    `fingerprint` is the dataset fingerprint saved in state.json. datasets would derive one from the shard paths, which
+    differ between an interrupted-and-resumed build and an uninterrupted one; the caller passes one derived from what
+    decides the content, so the same inputs and settings give byte-identical folders.
+    """
     parts = [Dataset.from_file(str(path)) for path in shards]
     parts = [part for part in parts if len(part)]
     if not parts:
         return 0
     disable_progress_bars()  # vlprep shows its own progress
-    dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    joined = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    dataset = Dataset(joined.data, info=joined.info, split=joined.split, fingerprint=fingerprint)
     dataset.save_to_disk(str(out_dir))
     return len(dataset)
 

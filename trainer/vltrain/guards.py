@@ -62,7 +62,7 @@ def run_guards(config: FitConfig) -> Preflight:
     except ManifestError as error:
         preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
         return preflight
-    preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and Arrow checksums verified"))
+    preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
     preflight.checks.append(_remote_code_check(config))
     preflight.checks.append(_processor_check(config, preflight.manifest))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
