@@ -7,7 +7,7 @@ stops with a diff naming file:line.
 The sample is drawn up front from the input's line positions (the line count is known before the pass), so each sampled
 record goes to ms-swift the moment it is accepted and is encoded while the rest of the input is still being checked.
 Sampled lines that end up rejected leave a shortfall, filled at the end from a reservoir of the other accepted records:
-the sample is always min(N, accepted records), and the same for the same input, seed and worker count or not.
+the sample is always min(N, accepted records), and the same for the same input and seed, whatever the worker count.
 """
 
 from __future__ import annotations
