@@ -45,7 +45,7 @@ def memo_files(root: Path) -> list[Path]:
 
 
 def test_facts_equal_the_loaded_processor_and_are_stored(model_copy: Path) -> None:
-    facts = processor_facts(str(model_copy))
+    facts = processor_facts(model_copy)
     assert facts.fingerprint == processor_fingerprint(load_processor(str(model_copy)))
     assert facts.tokenizer_json_is_exact
     [memo] = memo_files(model_copy.parent)
@@ -53,11 +53,13 @@ def test_facts_equal_the_loaded_processor_and_are_stored(model_copy: Path) -> No
 
 
 def test_a_stored_memo_needs_no_transformers(model_copy: Path) -> None:
-    expected = processor_facts(str(model_copy)).fingerprint
+    expected = processor_facts(model_copy).fingerprint
     probe = ("import sys, json\n"
              "from vlprep.processor_memo import counting_tokenizer, processor_facts\n"
-             f"facts = processor_facts({str(model_copy)!r})\n"
-             f"ids = counting_tokenizer({str(model_copy)!r}, False, facts).encode('hi there', add_special_tokens=False).ids\n"
+             "from pathlib import Path\n"
+             f"model_dir = Path({str(model_copy)!r})\n"
+             "facts = processor_facts(model_dir)\n"
+             "ids = counting_tokenizer(model_dir, False, facts).encode('hi there', add_special_tokens=False).ids\n"
              "print(json.dumps([facts.fingerprint, 'transformers' in sys.modules, 'torch' in sys.modules, ids]))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=True)
     fingerprint, imported_transformers, imported_torch, ids = json.loads(done.stdout.strip().splitlines()[-1])
@@ -67,8 +69,8 @@ def test_a_stored_memo_needs_no_transformers(model_copy: Path) -> None:
 
 
 def test_tokenizer_json_alone_encodes_like_transformers(model_copy: Path, embedded_processor: Any) -> None:
-    facts = processor_facts(str(model_copy))
-    alone = counting_tokenizer(str(model_copy), False, facts)
+    facts = processor_facts(model_copy)
+    alone = counting_tokenizer(model_copy, False, facts)
     loaded = embedded_processor.tokenizer
     assert type(alone).__module__.startswith("tokenizers")
     for text in TEXTS:
@@ -76,11 +78,11 @@ def test_tokenizer_json_alone_encodes_like_transformers(model_copy: Path, embedd
 
 
 def test_the_memo_follows_edits_of_the_processor_files(model_copy: Path) -> None:
-    before = processor_facts(str(model_copy)).fingerprint
+    before = processor_facts(model_copy).fingerprint
     template = model_copy / "chat_template.jinja"
     template.write_text(template.read_text() + "{# edited #}")
     load_processor.cache_clear()
-    after = processor_facts(str(model_copy))
+    after = processor_facts(model_copy)
     assert after.fingerprint != before
     assert after.fingerprint == processor_fingerprint(load_processor(str(model_copy)))
     assert len(memo_files(model_copy.parent)) == 2
@@ -92,9 +94,9 @@ def test_trust_remote_code_is_part_of_the_key(model_copy: Path) -> None:
 
 def test_without_tokenizer_json_counting_goes_through_transformers(model_copy: Path) -> None:
     (model_copy / "tokenizer.json").unlink()  # transformers rebuilds the tokenizer from vocab.json + merges.txt
-    facts = processor_facts(str(model_copy))
+    facts = processor_facts(model_copy)
     assert not facts.tokenizer_json_is_exact
-    backend = counting_tokenizer(str(model_copy), False, facts)
+    backend = counting_tokenizer(model_copy, False, facts)
     loaded = load_processor(str(model_copy)).tokenizer
     for text in TEXTS:
         assert backend.encode(text, add_special_tokens=False).ids == loaded.encode(text, add_special_tokens=False)
@@ -106,8 +108,8 @@ def test_a_tokenizer_json_that_differs_from_what_transformers_loads_is_not_used_
     config = json.loads(config_path.read_text())
     config["extra_special_tokens"] = ["<|vlprep_probe|>"]  # added by transformers on load; tokenizer.json lacks it
     config_path.write_text(json.dumps(config))
-    facts = processor_facts(str(model_copy))
+    facts = processor_facts(model_copy)
     assert not facts.tokenizer_json_is_exact
-    backend = counting_tokenizer(str(model_copy), False, facts)
+    backend = counting_tokenizer(model_copy, False, facts)
     assert backend.encode("a <|vlprep_probe|> b", add_special_tokens=False).ids == load_processor(
         str(model_copy)).tokenizer.encode("a <|vlprep_probe|> b", add_special_tokens=False)

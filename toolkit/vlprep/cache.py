@@ -183,13 +183,13 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
     check_output_folder(request.out, request.force)
     with output_lock(request.out), contextlib.ExitStack() as stack:
         # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
-        oracle = stack.enter_context(SwiftOracle(str(resolve_model_dir(request.model, request.trust_remote_code)),
-                                                 request.settings.swift_env(), request.workers)
+        model_dir = resolve_model_dir(request.model, request.trust_remote_code)
+        oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.swift_env(), request.workers)
                                      ) if request.verify != 0 else None
         from vlprep.tokens import TokenCounter  # imports torch (qwen-vl-utils): only once the encoders are starting
 
-        facts = processor_facts(request.model, request.trust_remote_code)
-        counter = TokenCounter(counting_tokenizer(request.model, request.trust_remote_code, facts), request.settings)
+        facts = processor_facts(model_dir, request.trust_remote_code)
+        counter = TokenCounter(counting_tokenizer(model_dir, request.trust_remote_code, facts), request.settings)
         inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
         work = partial_dir(request.out)
         state = _start_or_resume(request, work, request_key(request, inputs), sum(entry["lines"] for entry in inputs))

@@ -169,11 +169,12 @@ def lint(
 
 def load_counting_tokenizer(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
     """The tokenizer to count with, imported lazily: plain lint needs none (vlprep.processor_memo)."""
-    from vlprep.processor import ProcessorError
+    from vlprep.processor import ProcessorError, resolve_model_dir
     from vlprep.processor_memo import counting_tokenizer, processor_facts
 
     try:
-        return counting_tokenizer(model, trust_remote_code, processor_facts(model, trust_remote_code))
+        model_dir = resolve_model_dir(model, trust_remote_code)
+        return counting_tokenizer(model_dir, trust_remote_code, processor_facts(model_dir, trust_remote_code))
     except ProcessorError as error:
         raise usage_error(str(error)) from None
 

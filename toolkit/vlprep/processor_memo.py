@@ -5,7 +5,8 @@ Loading a processor with transformers imports torch and takes seconds; a build n
 directory's processor files, so an edited file means a new entry. The entry also says whether the directory's
 `tokenizer.json`, loaded alone by the `tokenizers` library, is the very tokenizer transformers builds (same
 vocabulary, merges, added tokens and pipeline); only then is it used for counting, otherwise counting goes through
-transformers as before.
+transformers as before. Both take the resolved processor directory (`vlprep.processor.resolve_model_dir`), so a caller
+resolves a Hub id once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from vlprep.processor import cache_root, load_processor, processor_fingerprint, resolve_model_dir
+from vlprep.processor import cache_root, load_processor, processor_fingerprint
 
 MEMO_VERSION = "1"
 # the files that make up a processor (weights never matter here)
@@ -43,26 +44,25 @@ def directory_digest(model_dir: Path, trust_remote_code: bool) -> str:
     return digest.hexdigest()
 
 
-def processor_facts(model: str | None, trust_remote_code: bool = False) -> ProcessorFacts:
+def processor_facts(model_dir: Path, trust_remote_code: bool = False) -> ProcessorFacts:
     """The fingerprint and tokenizer.json verdict of a processor: from the memo, or computed once and stored."""
-    model_dir = resolve_model_dir(model, trust_remote_code)
     memo = cache_root() / "processor-facts" / f"{directory_digest(model_dir, trust_remote_code)}.json"
     try:
         return ProcessorFacts(**json.loads(memo.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         pass
-    processor = load_processor(model, trust_remote_code)
+    processor = load_processor(str(model_dir), trust_remote_code)
     facts = ProcessorFacts(processor_fingerprint(processor),
                            _same_tokenizer(model_dir / "tokenizer.json", processor.tokenizer.backend_tokenizer))
     _write_atomically(memo, json.dumps(asdict(facts)))
     return facts
 
 
-def counting_tokenizer(model: str | None, trust_remote_code: bool, facts: ProcessorFacts) -> Tokenizer:
+def counting_tokenizer(model_dir: Path, trust_remote_code: bool, facts: ProcessorFacts) -> Tokenizer:
     """The Rust tokenizer to count with: tokenizer.json alone where it is exact, else the one transformers builds."""
     if facts.tokenizer_json_is_exact:
-        return Tokenizer.from_file(str(resolve_model_dir(model, trust_remote_code) / "tokenizer.json"))
-    return load_processor(model, trust_remote_code).tokenizer.backend_tokenizer
+        return Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    return load_processor(str(model_dir), trust_remote_code).tokenizer.backend_tokenizer
 
 
 def _same_tokenizer(path: Path, loaded: Tokenizer) -> bool:

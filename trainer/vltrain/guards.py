@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vlprep.manifest import ManifestError, load_manifest
+from vlprep.processor import ProcessorError, resolve_model_dir
 
 from vltrain.config import FitConfig
 
@@ -63,8 +64,9 @@ def run_guards(config: FitConfig) -> Preflight:
         preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
         return preflight
     preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
-    preflight.checks.append(_remote_code_check(config))
-    preflight.checks.append(_processor_check(config, preflight.manifest))
+    model_dir = _model_dir(config)
+    preflight.checks.append(_remote_code_check(config, model_dir))
+    preflight.checks.append(_processor_check(config, model_dir, preflight.manifest))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
     preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
@@ -73,12 +75,21 @@ def run_guards(config: FitConfig) -> Preflight:
     return preflight
 
 
-def _processor_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
-    from vlprep.processor import ProcessorError
+def _model_dir(config: FitConfig) -> Path | ProcessorError:
+    """The model's processor directory, resolved once (a Hub id means a snapshot lookup), or why there is none."""
+    try:
+        return resolve_model_dir(config.model, config.trust_remote_code)
+    except ProcessorError as error:
+        return error
+
+
+def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any]) -> Check:
     from vlprep.processor_memo import processor_facts
 
     try:
-        fingerprint = processor_facts(config.model, config.trust_remote_code).fingerprint
+        if isinstance(model_dir, ProcessorError):
+            raise model_dir  # reported like a processor that does not load
+        fingerprint = processor_facts(model_dir, config.trust_remote_code).fingerprint
     except ProcessorError as error:
         return Check("processor", False, str(error), "pass --model with a Qwen3-VL model directory or Hub id")
     cached = manifest["processor"]["fingerprint"]
@@ -100,14 +111,10 @@ def _declares_auto_map(path: Path) -> bool:
     return isinstance(content, dict) and "auto_map" in content
 
 
-def _remote_code_check(config: FitConfig) -> Check:
+def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
     """ms-swift loads configs, tokenizers and processors with trust_remote_code=True: refuse a model directory that
     ships code or points at code (`auto_map` in any of its JSON files), unless asked."""
-    from vlprep.processor import ProcessorError, resolve_model_dir
-
-    try:
-        model_dir = resolve_model_dir(config.model, config.trust_remote_code)
-    except ProcessorError:
+    if isinstance(model_dir, ProcessorError):
         return Check("remote code", True, "no model directory to inspect (the processor check reports why)")
     code_files = sorted(path.name for path in model_dir.glob("*.py"))
     mapped = sorted(path.name for path in model_dir.glob("*.json") if _declares_auto_map(path))
