@@ -38,16 +38,15 @@ class Sample:
     k: int | None
     seed: int
     total_lines: int
-    drawn: frozenset[int] = frozenset()
+    drawn: frozenset[int] = field(init=False)  # global line indexes, drawn from (seed, total_lines)
     pending: dict[int, Item] = field(default_factory=dict)
     reservoir: list[Item] = field(default_factory=list)
     reservoir_seen: int = 0
     checked: int = 0
 
     def __post_init__(self) -> None:
-        if self.k is not None and not self.drawn:
-            self.drawn = frozenset(random.Random(self.seed).sample(range(self.total_lines),
-                                                                   min(self.k, self.total_lines)))
+        drawn = 0 if self.k is None else min(self.k, self.total_lines)
+        self.drawn = frozenset(random.Random(self.seed).sample(range(self.total_lines), drawn))
         self._random = random.Random(self.seed + 1)
 
     def wants_now(self, index: int) -> bool:
@@ -69,7 +68,7 @@ class Sample:
         if self.k is None:
             return []
         missing = self.k - self.checked - len(self.pending)
-        reserve = sorted(self.reservoir, key=lambda item: item[0])
+        reserve = list(self.reservoir)  # Algorithm R keeps the first k in arrival order: shuffle before taking some
         random.Random(self.seed + 2).shuffle(reserve)
         return reserve[:max(0, missing)]
 
