@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CpuWatch, ImageParams, PeakRss, ensure_bench_data, mb, print_table,  # noqa: E402
+from common import (CpuWatch, PeakRss, add_data_arguments, ensure_bench_data, mb, print_table,  # noqa: E402
                     ratio)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -268,11 +268,7 @@ def failed(run: Run, ok: tuple[int, ...]) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=2000, help="records (default 2000)")
-    parser.add_argument("--images", type=int, default=200, help="distinct JPEGs (default 200)")
-    parser.add_argument("--truncated", type=int, default=5, help="of which planted truncated (default 5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "cache", help="working folder")
+    add_data_arguments(parser, REPO / "bench-out" / "cache")
     parser.add_argument("--workers", type=int, default=None,
                         help="vlprep --workers and swift --dataset_num_proc (default: all cores)")
     parser.add_argument("--startup", action=argparse.BooleanOptionalAction, default=True,
@@ -292,8 +288,7 @@ def main() -> int:
     overridden = [k for k in PIXEL_ENV if k in os.environ]
     if overridden:
         print(f"note: removed {', '.join(overridden)} from the tools' environment (both count with default limits)")
-    images, data = ensure_bench_data(out, args.records, ImageParams(count=args.images, seed=args.seed,
-                                                                    truncated=args.truncated))
+    images, data = ensure_bench_data(out, args)
     model = model_dir(out)
     weights = sorted(p.name for p in model.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
     print(f"swift model folder: {model} (embedded processor + config.json; weight files: {weights or 'none'})")

@@ -12,6 +12,7 @@ detail and grain), so decode times are realistic; they are not meant to look lik
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -345,10 +346,20 @@ class CpuWatch:
         return self
 
 
-def ensure_bench_data(out: Path, records: int, params: ImageParams) -> tuple[ImageSet, RecordsInfo]:
+def add_data_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options that say what data a benchmark generates, and where (read by ensure_bench_data)."""
+    parser.add_argument("--records", type=int, default=2000, help="records (default 2000)")
+    parser.add_argument("--images", type=int, default=200, help="distinct JPEGs (default 200)")
+    parser.add_argument("--truncated", type=int, default=5, help="of which planted truncated (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=out, help="working folder")
+
+
+def ensure_bench_data(out: Path, args: argparse.Namespace) -> tuple[ImageSet, RecordsInfo]:
     """The benchmark's images and records in `out` (generated once, reused), described on stdout."""
+    params = ImageParams(count=args.images, seed=args.seed, truncated=args.truncated)
     images = ensure_images(out / "images", params)
-    data = ensure_records(out / f"records-{records}.jsonl", images, records, seed=params.seed)
+    data = ensure_records(out / f"records-{args.records}.jsonl", images, args.records, seed=args.seed)
     pixels = [e.width * e.height / 1e6 for e in images.entries]
     print(f"data: {data.records:,} records, {data.image_refs:,} image refs ({data.distinct_images} distinct images, "
           f"{min(pixels):.1f}-{max(pixels):.1f} MP, mean {sum(pixels) / len(pixels):.1f} MP, "

@@ -33,8 +33,8 @@ import PIL
 from PIL import Image, features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CpuWatch, ImageParams, PeakRss, RecordsInfo, ensure_bench_data, ensure_records, mb,  # noqa: E402
-                    print_table, ratio)
+from common import (CpuWatch, PeakRss, RecordsInfo, add_data_arguments, ensure_bench_data, ensure_records,  # noqa: E402
+                    mb, print_table, ratio)
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_FULL = 3.0
@@ -190,11 +190,7 @@ def describe_failure(run: VlprepRun) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=2000, help="records in the speed benchmark (default 2000)")
-    parser.add_argument("--images", type=int, default=200, help="distinct JPEGs (default 200)")
-    parser.add_argument("--truncated", type=int, default=5, help="of which planted truncated (default 5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "lint", help="working folder")
+    add_data_arguments(parser, REPO / "bench-out" / "lint")
     parser.add_argument("--workers", type=int, default=None, help="pass --workers to vlprep (default: its own)")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure peak memory on 10k and 100k records (default on)")
@@ -207,8 +203,7 @@ def main() -> int:
     load_start = os.getloadavg()[0]
     print(f"machine: {cores} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('libjpeg_turbo') or 'no'})")
-    images, data = ensure_bench_data(out, args.records, ImageParams(count=args.images, seed=args.seed,
-                                                                    truncated=args.truncated))
+    images, data = ensure_bench_data(out, args)
     workers_note = args.workers or f"default = all {cores} cores"
     print(f"vlprep: {' '.join(vlprep_exe())} (workers: {workers_note})\n")
 
