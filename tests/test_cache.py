@@ -26,6 +26,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from child_process import as_from_a_terminal
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.cli import app
 from vlprep.settings import CountSettings
@@ -82,7 +83,7 @@ def start_vlprep(*args: str) -> subprocess.Popen[str]:
     script = Path(sys.executable).with_name("vlprep")
     launcher = [str(script)] if script.is_file() else [sys.executable, "-c", "from vlprep.cli import main; main()"]
     return subprocess.Popen([*launcher, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            **as_from_a_terminal())
 
 
 def with_demo_images(folder: Path) -> Path:

@@ -26,6 +26,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
+from child_process import as_from_a_terminal
 from vlprep.cli import app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -90,7 +91,7 @@ def start(args: list[str], out_dir: Path, name: str) -> subprocess.Popen[bytes]:
     stderr = open(out_dir / f"{name}.err", "wb")
     with stdout, stderr:  # os.environ as it is now (conftest's session VLPREP_CACHE_DIR included); TMPDIR here, so
         # that what a killed run leaves in its temporary folder (watchdog markers) stays in the test's folder
-        process = subprocess.Popen([str(VLPREP), *args], stdout=stdout, stderr=stderr, start_new_session=True,
+        process = subprocess.Popen([str(VLPREP), *args], stdout=stdout, stderr=stderr, **as_from_a_terminal(),
                                    env={**os.environ, **OFFLINE, "TMPDIR": str(out_dir)})
     process.stderr_path = out_dir / f"{name}.err"  # type: ignore[attr-defined]
     return process
@@ -361,7 +362,7 @@ def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -
 
     with open(tmp_path / "killed.err", "wb") as stderr:
         process = subprocess.Popen([str(VLPREP), *args], stdout=subprocess.PIPE, stderr=stderr,
-                                   env={**os.environ, **OFFLINE, "TMPDIR": str(tmp_path)}, start_new_session=True)
+                                   env={**os.environ, **OFFLINE, "TMPDIR": str(tmp_path)}, **as_from_a_terminal())
     try:
         wait_for(lambda: len(psutil.Process(process.pid).children()) == 2, 60, "the workers", process)
         deadline = time.monotonic() + 5  # the report is over 1 MB: the 64 KiB pipe is full within milliseconds
