@@ -98,14 +98,15 @@ def failed_checks(stderr: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def assert_refused(result: Run, check: str, output_dir: Path, *mentions: str) -> None:
-    """Exit 1 with `check` failing and a fix printed, before ms-swift or the model was touched.
+def assert_refused(result: Run, check: str, output_dir: Path, *mentions: str, exit_code: int = 1) -> None:
+    """Exit 1 (2 for a refused model folder, as in vlprep) with `check` failing and a fix printed, before ms-swift or
+    the model was touched.
 
     No wall-clock bound: a refusal and a 2-step tiny training differ by seconds, and shared machines stretch both
     several-fold. What proves the stop is structural: `fit` creates the output folder right after the checks pass and
     before ms-swift is imported, and ms-swift logs `[INFO:swift]` lines from its first step on.
     """
-    assert result.returncode == 1, result
+    assert result.returncode == exit_code, result
     failed = failed_checks(result.stderr)
     assert check in failed, result
     line, fix = failed[check]
@@ -452,14 +453,14 @@ def test_refuses_a_cache_whose_image_file_is_gone(world: World, guard_runs: Guar
 
 def test_refuses_a_model_folder_that_ships_code_and_never_runs_it(guard_runs: GuardRuns) -> None:
     result, out = guard_runs["remote-code"]
-    assert_refused(result, "remote code", out, "modeling_evil.py", "--trust-remote-code")
+    assert_refused(result, "remote code", out, "modeling_evil.py", "--trust-remote-code", exit_code=2)
     assert not guard_runs.evil_marker.exists(), "the model folder's Python code was executed"
 
 
 def test_refuses_a_tokenizer_auto_map_pointing_at_code_elsewhere(guard_runs: GuardRuns) -> None:
     result, out = guard_runs["remote-code-elsewhere"]
     assert not guard_runs.sneaky_marker.exists(), "the mapped code was executed by the checks"
-    assert_refused(result, "remote code", out, "--trust-remote-code")
+    assert_refused(result, "remote code", out, "--trust-remote-code", exit_code=2)
 
 
 def test_dry_run_needs_no_weights_and_plans_from_the_manifest(world: World, guard_runs: GuardRuns,

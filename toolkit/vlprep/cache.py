@@ -40,7 +40,7 @@ from vlprep.processor_memo import ProcessorFacts, counting_tokenizer, processor_
 from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
-from vlprep.swift_oracle import SwiftOracle
+from vlprep.swift_oracle import OracleExited, SwiftOracle
 from vlprep.verify import Sample, Verifier
 from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from vlprep.tokens import TokenCounter
 
 SPLITS = ("train", "val")
+ENCODER_LOG = "encoder.log"  # in the partial build folder: all the ms-swift encoder printed before it died
 
 
 class CacheError(RuntimeError):
@@ -184,8 +185,8 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
     with output_lock(request.out), contextlib.ExitStack() as stack:
         # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
         model_dir = resolve_model_dir(request.model, request.trust_remote_code)
-        oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.swift_env(), request.workers)
-                                     ) if request.verify != 0 else None
+        oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.swift_env(), request.workers,
+                                                 request.trust_remote_code)) if request.verify != 0 else None
         from vlprep.tokens import TokenCounter  # imports torch (qwen-vl-utils): only once the encoders are starting
 
         facts = processor_facts(model_dir, request.trust_remote_code)
@@ -200,6 +201,9 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
             manifest = _finish(request, facts, verifier, work, state, inputs)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
+        except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
+            (work / ENCODER_LOG).write_text(exited.log)
+            raise
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

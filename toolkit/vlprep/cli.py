@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vlprep.checks.images import ImageLimits
@@ -225,8 +226,9 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
-    from vlprep.cache import CacheError, CacheRequest, build_cache, partial_dir
+    from vlprep.cache import ENCODER_LOG, CacheError, CacheRequest, build_cache, partial_dir
     from vlprep.processor import ProcessorError
+    from vlprep.swift_oracle import OracleExited
     from vlprep.verify import VerificationError
 
     files = check_inputs(files)
@@ -247,6 +249,12 @@ def cache(
         raise usage_error(str(error)) from None
     except VerificationError as error:
         err.print(f"[red]verification failed, no cache written:[/] {error}")
+        raise typer.Exit(1) from None
+    except OracleExited as exited:
+        log = partial_dir(out) / ENCODER_LOG
+        err.print(f"[red]error:[/] the ms-swift encoder that verifies the sample exited with code {exited.code}: "
+                  f"{escape(exited.cause)}\n  Its full output: {log}. No cache was written to {out}; the records "
+                  "checked so far are kept: after fixing the cause, run the same command again with --resume.")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         resumable = (partial_dir(out) / "state.pkl").is_file()

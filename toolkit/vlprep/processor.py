@@ -227,15 +227,24 @@ def _file_sha256(path: Path) -> str:
 
 
 def resolve_model_dir(model: str | None, trust_remote_code: bool = False) -> Path:
-    """A local directory holding the processor files: the embedded build, the given directory, or a Hub snapshot."""
+    """A local directory holding the processor files: the embedded build, the given directory, or a Hub snapshot.
+
+    A folder that ships or maps code is refused here (vlprep.model_guard) unless trust_remote_code: every command
+    resolves its model folder through this function before anything reads it.
+    """
+    from vlprep.model_guard import refuse_shipped_code
+
     if model is None:
         return embedded_processor_dir()
     local = Path(model).expanduser()
     if local.is_dir():
+        refuse_shipped_code(local, trust_remote_code)
         return local
     if local.exists() or model.startswith((".", "/", "~")):
         raise ProcessorError(f"--model {model!r} is not a model directory; pass a directory or a Hub id")
-    return _download_processor_files(model, trust_remote_code)
+    snapshot = _download_processor_files(model, trust_remote_code)
+    refuse_shipped_code(snapshot, trust_remote_code)
+    return snapshot
 
 
 def _download_processor_files(repo_id: str, trust_remote_code: bool) -> Path:

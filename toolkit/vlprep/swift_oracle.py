@@ -5,7 +5,8 @@ when they are imported: the only way to encode with a cache's limits, whatever t
 interpreter with that environment. The child imports ms-swift and builds the template once, then forks `workers`
 encoders, so a sample is encoded on several cores for the price of one start-up.
 
-Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N}`, then
+Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N, "trust_remote_code":
+bool}` (the child refuses a folder that ships code before ms-swift, which always trusts it, can read it), then
 `{"key": K, "record": {...}}` with a canonical record (absolute image paths); the child answers each, in any order, with
 `{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}`.
 """
@@ -16,10 +17,12 @@ import json
 import multiprocessing
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 _IN_FLIGHT_PER_ENCODER = 64  # records queued per encoder: the build never waits on a sample, memory stays bounded
@@ -38,7 +41,20 @@ _ENCODER_ENV = {
 
 
 class OracleExited(RuntimeError):
-    pass
+    """The encoder process ended before answering: `cause` is ms-swift's last error line, `log` all it printed."""
+
+    def __init__(self, code: int, log: str) -> None:
+        self.code = code
+        self.log = log
+        self.cause = _last_error_line(log)
+        super().__init__(f"the ms-swift encoder process exited with code {code}: {self.cause}")
+
+
+def _last_error_line(log: str) -> str:
+    """The line a Python traceback ends with (`SomeError: message`), else the last line printed, else a placeholder."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Refused|Exit)\b.*:", line)]
+    return (errors or lines or ["(it printed nothing)"])[-1]
 
 
 class SwiftOracle:
@@ -48,7 +64,7 @@ class SwiftOracle:
     returns the next finished (key, answer). Answers are read by a thread, so the child never blocks on a full pipe.
     """
 
-    def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1, trust_remote_code: bool = False) -> None:
         child_env = {**os.environ, **_ENCODER_ENV, **env}
         for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
             child_env.pop(legacy, None)
@@ -60,7 +76,7 @@ class SwiftOracle:
         self._reader = threading.Thread(target=self._read_answers, daemon=True)
         self._reader.start()
         self.in_flight = 0
-        self._send({"model_dir": model_dir, "workers": self.workers})
+        self._send({"model_dir": model_dir, "workers": self.workers, "trust_remote_code": trust_remote_code})
 
     def _read_answers(self) -> None:
         assert self._child.stdout is not None
@@ -79,7 +95,7 @@ class SwiftOracle:
     def _exited(self) -> OracleExited:
         code = self._child.wait()
         self._log.seek(0)
-        return OracleExited(f"the ms-swift encoder process exited ({code}):\n{self._log.read()[-4000:]}")
+        return OracleExited(code, self._log.read())
 
     def submit(self, key: int, record: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
         """Queue a record; returns the answers that had to be taken first to keep the number in flight bounded."""
@@ -153,9 +169,16 @@ def _serve() -> None:
     global _template
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
+    settings = json.loads(sys.stdin.readline())
+    from vlprep.model_guard import ShippedCodeRefused, refuse_shipped_code
+
+    try:  # before ms-swift, which loads with trust_remote_code=True, is even imported
+        refuse_shipped_code(Path(settings["model_dir"]), bool(settings.get("trust_remote_code")))
+    except ShippedCodeRefused as refusal:
+        print(f"ShippedCodeRefused: {refusal.problem}", file=sys.stderr)
+        raise SystemExit(2) from None
     from swift import get_model_processor, get_template
 
-    settings = json.loads(sys.stdin.readline())
     _, processor = get_model_processor(settings["model_dir"], model_type="qwen3_vl", load_model=False)
     _template = get_template(processor, template_type="qwen3_vl")
     _template.set_mode("train")

@@ -1,6 +1,7 @@
 """`vltrain`: guarded ms-swift training from a `vlprep cache` folder.
 
-Exit codes: 0 trained (or dry run with every check passing), 1 a check failed or training failed, 2 usage errors.
+Exit codes: 0 trained (or dry run with every check passing), 1 a check failed or training failed, 2 usage errors
+(a model folder that ships code without --trust-remote-code included, as in every vlprep command).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def fit(
     print_checks(preflight)
     if preflight.failed:
         err.print(f"[red]{len(preflight.failed)} check(s) failed: nothing was trained.[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(2 if preflight.refused_model_folder else 1)
     if any(check.overridden for check in preflight.checks):
         err.print("[bold yellow]WARNING: training despite a failed check (overridden on request).[/]")
     try:

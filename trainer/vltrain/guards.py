@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 import random
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vlprep.manifest import ManifestError, load_manifest
+from vlprep.model_guard import FIX, ShippedCodeRefused, shipped_code
 from vlprep.processor import ProcessorError, resolve_model_dir
 
 from vltrain.config import FitConfig
@@ -43,6 +43,11 @@ class Preflight:
     @property
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.ok and not check.overridden]
+
+    @property
+    def refused_model_folder(self) -> bool:
+        """The model folder ships code: a refusal of the request (exit 2), like vlprep's."""
+        return any(check.name == "remote code" for check in self.failed)
 
 
 def flash_attention_available() -> bool:
@@ -87,6 +92,8 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
     from vlprep.processor_memo import processor_facts
 
     try:
+        if isinstance(model_dir, ShippedCodeRefused):
+            return Check("processor", False, "not inspected: the model folder was refused (remote code)")
         if isinstance(model_dir, ProcessorError):
             raise model_dir  # reported like a processor that does not load
         fingerprint = processor_facts(model_dir, config.trust_remote_code).fingerprint
@@ -103,29 +110,19 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
                  overridden=config.allow_processor_mismatch)
 
 
-def _declares_auto_map(path: Path) -> bool:
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(content, dict) and "auto_map" in content
-
-
 def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
-    """ms-swift loads configs, tokenizers and processors with trust_remote_code=True: refuse a model directory that
-    ships code or points at code (`auto_map` in any of its JSON files), unless asked."""
+    """ms-swift loads configs, tokenizers and processors with trust_remote_code=True: the folder was refused while it
+    was resolved (vlprep.model_guard) if it ships or maps code and --trust-remote-code was not given."""
+    if isinstance(model_dir, ShippedCodeRefused):
+        return Check("remote code", False, model_dir.problem, FIX)
     if isinstance(model_dir, ProcessorError):
         return Check("remote code", True, "no model directory to inspect (the processor check reports why)")
-    code_files = sorted(path.name for path in model_dir.glob("*.py"))
-    mapped = sorted(path.name for path in model_dir.glob("*.json") if _declares_auto_map(path))
-    if not (code_files or mapped):
-        return Check("remote code", True, f"{model_dir} ships no Python code and maps none")
-    shipped = ", ".join(code_files + [f"auto_map in {name}" for name in mapped])
-    if config.trust_remote_code:
-        return Check("remote code", True, f"{model_dir} ships code ({shipped}); allowed by --trust-remote-code")
-    return Check("remote code", False, f"{model_dir} ships Python code ({shipped}) that loading would execute",
-                 "Qwen3-VL is native to transformers and needs no remote code: remove the files, or pass "
-                 "--trust-remote-code if you trust them")
+    shipped = shipped_code(model_dir)
+    if shipped:
+        return Check("remote code", True, f"{model_dir} ships code ({', '.join(shipped)}); allowed by "
+                                          "--trust-remote-code")
+    return Check("remote code", True, f"{model_dir} ships no Python code and maps none: nothing from it will run, "
+                                      "although ms-swift loads it with trust_remote_code=True")
 
 
 _PIXEL_SETTINGS = (("image_max_tokens", "IMAGE_MAX_TOKEN_NUM"), ("image_min_tokens", "IMAGE_MIN_TOKEN_NUM"),
