@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -79,7 +80,29 @@ def test_report_matches_its_schema_and_every_rule_is_documented() -> None:
     _, report = lint_json(str(FIXTURES / "planted.jsonl"))
     jsonschema.validate(report, json.loads((SCHEMAS / "lint-report.schema.json").read_text()))
     readme = (FIXTURES.parent / "README.md").read_text()
-    assert [code for code in RULES if f"`{code}`" not in readme] == []
+    documented = {match[0]: (*match[1:3], match[3].replace("\\|", "|")) for match in re.findall(r"^\| `(\w\d{3})` \| ([\w-]+) \| (\w+) \| (.+) \|$",
+                                                              readme, flags=re.MULTILINE)}
+    assert documented == {code: (rule.name, rule.severity.value, rule.summary) for code, rule in RULES.items()}
+
+
+def test_what_training_would_learn_wrong_is_an_error(tmp_path: Path) -> None:
+    """An empty assistant reply teaches the model to say nothing (S014); a literal <image> with no images trains on
+    the tag's text (M004), as more tags than images do (M001): errors, which the cache rejects. Empty content in
+    other roles stays a warning (S004)."""
+    records = [
+        {"messages": [{"role": "user", "content": "Say something."}, {"role": "assistant", "content": ""}]},
+        {"messages": [{"role": "user", "content": "What is <image>?"}, {"role": "assistant", "content": "A tag."}]},
+        {"messages": [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Hello."}]},
+    ]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in records))
+    code, report = lint_json(str(data))
+    found = {(d["line"], d["code"], d["severity"]) for d in report["diagnostics"]}
+    assert found == {(1, "S014", "error"), (2, "M004", "error"), (3, "S004", "warning")}
+    assert code == 1
+    assert {row["code"]: row["severity"] for row in json.loads(runner.invoke(app, ["rules", "--format", "json"]).output)
+            if row["code"] in ("S004", "S014", "M004")} == {"S004": "warning", "S014": "error", "M004": "error"}
 
 
 def test_select_ignore_and_fail_on() -> None:

@@ -44,7 +44,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
     Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),
     Rule("S003", "bad-content-type", _E, "A turn's content is neither a string nor a list of typed parts."),
-    Rule("S004", "empty-content", _W, "A turn's content is empty."),
+    Rule("S004", "empty-content", _W, "A system, user or tool turn's content is empty (an empty assistant reply is S014)."),
     Rule("S005", "system-not-first", _E, "A system message appears after the first turn."),
     Rule("S006", "consecutive-same-role", _W, "Two consecutive turns have the same role (tool turns excepted)."),
     Rule("S007", "no-assistant-turn", _E, "No assistant turn: there is nothing to learn from this record."),
@@ -56,12 +56,15 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S013", "misplaced-tool-turn", _E,
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
+    Rule("S014", "empty-assistant-reply", _E,
+         "An assistant turn is empty (or only whitespace): the model would be trained to answer with nothing."),
     # --- media tags ---
     Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),
     Rule("M002", "fewer-tags-than-images", _W,
          "Fewer <image> tags than images: ms-swift prepends the missing tags to messages[0] (maybe the system turn)."),
     Rule("M003", "image-tag-in-assistant", _E, "An <image> tag in an assistant turn: the model would be trained to emit it."),
-    Rule("M004", "tag-without-images", _W, "A literal <image> in a record with no images: it stays text (3 tokens)."),
+    Rule("M004", "tag-without-images", _E, "A literal <image> in a record with no images: ms-swift trains on the text "
+                                           "<image> (3 tokens) where a picture was meant, as for M001."),
     Rule("M005", "video-unsupported", _E, "The record has <video> tags or videos: vlprep verifies images only; videos are not cached."),
     Rule("M006", "audio-unsupported", _E, "The record has <audio> tags or audios: Qwen3-VL takes no audio."),
     # --- template injection ---

@@ -53,7 +53,10 @@ def _check_turns(messages: list[dict[str, Any]]) -> list[Problem]:
         role, content = turn["role"], turn["content"]
         if role not in ROLES:
             problems.append(("S002", f"messages[{index}] has role {role!r}; expected one of {', '.join(ROLES)}"))
-        if not content.strip():
+        if not content.strip() and role == "assistant":
+            problems.append(("S014", f"messages[{index}] is an empty assistant reply: the model would learn to "
+                                     "answer with nothing"))
+        elif not content.strip():
             problems.append(("S004", f"messages[{index}] ({role}) has empty content"))
         if role == "system" and index > 0:
             problems.append(("S005", f"system message at messages[{index}]; it must be the first turn"))
