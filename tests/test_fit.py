@@ -505,3 +505,123 @@ def test_yaml_config_with_an_unknown_key_is_a_usage_error(guard_runs: GuardRuns)
 def test_yaml_numbers_without_a_dot_are_numbers_or_refused(guard_runs: GuardRuns) -> None:
     result, _ = guard_runs["yaml-string-lr"]
     assert result.returncode == 2 or result.json()["swift_args"]["learning_rate"] == 1e-3, result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several processes (torchrun, gloo on CPU), and the ms-swift command line vltrain prints
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(world: World) -> tuple[Run, Run, Path, dict[str, int]]:
+    """2 steps on 2 CPU processes, then --resume to step 4 on 2 processes."""
+    out = world.root / "two-processes"
+    first = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *TRAIN,
+                "--max-steps", "2", "--nproc-per-node", "2", "--format", "json")
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "checkpoint-2").iterdir()} if (
+        out / "checkpoint-2").is_dir() else {}
+    resumed = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *TRAIN,
+                  "--max-steps", "4", "--nproc-per-node", "2", "--resume", "--format", "json")
+    return first, resumed, out, before
+
+
+def logged(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "logging.jsonl").open()]
+
+
+@pytest.mark.slow
+def test_two_processes_train_save_and_summarize_as_one_does(world: World, two_process_runs: tuple) -> None:
+    first, _, out, before = two_process_runs
+    assert first.returncode == 0, first
+    swift_args = json.loads((out / "args.json").read_text())
+    assert (swift_args["global_world_size"], swift_args["ddp_backend"]) == (2, "gloo"), first
+    summary = first.json()
+    assert before and (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert summary["steps"] == 2 and summary["loss_finite"] is True and Path(summary["last_checkpoint"]).name == (
+        "checkpoint-2")
+    first_run = [entry for entry in logged(out) if entry.get("global_step/max_steps", "").endswith("/2")]
+    seen_logged = max(entry.get("num_input_tokens_seen", 0) for entry in first_run)
+    assert summary["tokens_seen"] == seen_logged > 0  # counted over both processes by the trainer
+    # each process reads half the train split in batches of 2: one epoch is ceil(ceil(rows / 2) / 2) steps (one
+    # process would need ceil(rows / 2))
+    epoch = max(entry.get("epoch", 0) for entry in first_run)
+    rows = world.manifest()["counts"]["train"]
+    assert epoch == pytest.approx(2 / math.ceil(math.ceil(rows / 2) / 2), abs=0.01)
+
+
+@pytest.mark.slow
+def test_two_process_run_resumes_from_its_checkpoint(two_process_runs: tuple) -> None:
+    _, resumed, out, before = two_process_runs
+    assert resumed.returncode == 0, resumed
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert resumed.json() == summary
+    assert summary["steps"] == 4 and Path(summary["last_checkpoint"]).name == "checkpoint-4"
+    assert json.loads((out / "args.json").read_text())["resume_from_checkpoint"] == str(out / "checkpoint-2")
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "checkpoint-2").iterdir()} == before
+    steps_logged = [entry.get("global_step/max_steps") for entry in logged(out)]
+    assert "1/4" not in steps_logged and "2/4" not in steps_logged and "4/4" in steps_logged
+
+
+PARSE_WITH_MS_SWIFT = """
+import json, sys
+from transformers import HfArgumentParser
+from swift import SftArguments
+parser = HfArgumentParser([SftArguments])
+answers = []
+for argv in json.load(open(sys.argv[1])):
+    try:
+        namespace, rest = parser.parse_known_args(argv)
+        answers.append({"parsed": {key: value for key, value in vars(namespace).items()}, "rest": rest})
+    except SystemExit:
+        answers.append({"error": "refused"})
+print(json.dumps(answers, default=str))
+"""
+
+
+def test_every_argument_vltrain_passes_is_what_ms_swifts_own_parser_reads(world: World, tmp_path: Path) -> None:
+    """The `swift sft` command line of --dry-run, with every option vltrain can set (both tuners, several processes,
+    resume, deepspeed, a cache without val), parsed by ms-swift's own parser: nothing refused or left over, and each
+    argument read back as the value vltrain meant."""
+    resume_dir = tmp_path / "out-resume"
+    (resume_dir / "checkpoint-3").mkdir(parents=True)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("save_total_limit: 2\ndataloader_num_workers: 1\nper_device_eval_batch_size: 3\n")
+    no_val = tmp_path / "no-val-cache"
+    built = run(VLPREP, "cache", FIXTURES / "clean_messages.jsonl", "--out", no_val, "--verify", "0", "-q",
+                cwd=FIXTURES)
+    assert built.returncode == 0, built
+    every_lora_option = ("--tuner", "lora", "--lora-rank", "4", "--lora-alpha", "8", "--lora-dropout", "0.1",
+                         "--target-modules", "q_proj", "--target-modules", "v_proj", "--train-vit", "--train-aligner",
+                         "--freeze-llm", "--learning-rate", "1e-3", "--epochs", "2", "--max-steps", "3",
+                         "--batch-size", "2", "--grad-accum", "2", "--warmup-ratio", "0.1",
+                         "--no-gradient-checkpointing", "--torch-dtype", "float32", "--max-length", "4096",
+                         "--no-packing", "--attn-impl", "eager", "--save-steps", "3", "--eval-steps", "3",
+                         "--logging-steps", "1", "--seed", "3", "--report-to", "none", "--nproc-per-node", "2",
+                         "--nnodes", "1", "--node-rank", "0", "--master-addr", "127.0.0.1", "--master-port", "29555",
+                         "--deepspeed", "zero2", "--resume", "--output-dir", resume_dir)
+    plans = [
+        fit(world, "--cached", world.cache, "--model", world.model, *every_lora_option, "--dry-run", "--format", "json"),
+        fit(world, "--cached", no_val, "--model", world.model, "--tuner", "full", "--freeze-vit", "--config", recipe,
+            "--deepspeed", "zero3", "--output-dir", tmp_path / "out-full", "--dry-run", "--format", "json"),
+    ]
+    for plan in plans:
+        assert plan.returncode == 0, plan
+    commands = [plan.json()["command"] for plan in plans]
+    assert all(command[:2] == ["swift", "sft"] for command in commands)
+    argv_file = tmp_path / "argv.json"
+    argv_file.write_text(json.dumps([command[2:] for command in commands]))
+    parsed = subprocess.run([sys.executable, "-c", PARSE_WITH_MS_SWIFT, str(argv_file)], capture_output=True,
+                            text=True, env=child_env(), timeout=300)
+    assert parsed.returncode == 0, parsed.stderr[-3000:]
+    for plan, answer in zip(plans, json.loads(parsed.stdout.splitlines()[-1])):
+        args = plan.json()["swift_args"]
+        assert "error" not in answer and answer["rest"] == [], (answer, args)
+        for key, value in args.items():
+            read = answer["parsed"][key]
+            expected = [str(item) for item in value] if isinstance(value, list) else value
+            read = [str(item) for item in read] if isinstance(read, list) else read
+            assert read == expected or str(read) == str(expected), (key, read, value)
+    lora, full = (plan.json()["swift_args"] for plan in plans)
+    assert lora["ddp_backend"] == "gloo" and lora["resume_from_checkpoint"] == str(resume_dir / "checkpoint-3")
+    assert lora["include_num_input_tokens_seen"] is True and full["eval_strategy"] == "no"
+    assert (full["save_total_limit"], full["deepspeed"], full["tuner_type"]) == (2, "zero3", "full")

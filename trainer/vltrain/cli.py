@@ -19,7 +19,8 @@ from rich.markup import escape
 
 from vltrain.config import ConfigError, FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
-from vltrain.launch import LaunchError, as_cli, run_distributed, run_in_process, swift_arguments, swift_environment
+from vltrain.launch import (LaunchError, as_cli, is_distributed, run_distributed, run_in_process, swift_arguments,
+                             swift_environment)
 from vltrain.summary import run_summary
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -131,13 +132,20 @@ def fit(
     output.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(fit_config.cached or "") / "manifest.json", output / "vlprep_manifest.json")
     (output / "vltrain_config.yaml").write_text(fit_config.to_yaml())
-    distributed = fit_config.nproc_per_node > 1 or fit_config.nnodes > 1
+    distributed = is_distributed(fit_config)
     try:
         if distributed:
-            code = run_distributed(args, env)
-            err.print(f"swift sft exited with {code}; checkpoints in {output}")
-            raise typer.Exit(0 if code == 0 else 1)
-        result = run_in_process(args, env)
+            code, ranks_result = run_distributed(fit_config, args, env)
+            if code != 0:
+                err.print(f"[red]error:[/] the training processes exited with {code} (their output is above); "
+                          f"checkpoints so far are in {output}")
+                raise typer.Exit(1)
+            if ranks_result is None:  # global rank 0 runs on another node: it writes the summary
+                err.print(f"this node's training processes finished; node 0 writes the summary into {output}")
+                raise typer.Exit(0)
+            result = ranks_result
+        else:
+            result = run_in_process(args, env)
     except LaunchError as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(1) from None

@@ -1,16 +1,20 @@
 """Turn a FitConfig and its preflight into ms-swift SFT arguments and environment, and run them.
 
-One device: `swift.sft_main(SftArguments(...))` in this process. Several devices or machines: ms-swift's own `swift sft`
-command with NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT, which starts torchrun itself.
+One device: `swift.sft_main(SftArguments(...))` in this process. Several devices or machines: torchrun starts
+`vltrain.rank` in each process, which runs the model-folder guard and then the same `sft_main` (what ms-swift's own
+`swift sft` does under NPROC_PER_NODE, plus the guard); rank 0 hands the trainer's result back for the summary. The
+equivalent `swift sft` command line is printed by --dry-run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +85,7 @@ def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
         "data_seed": config.seed,
         "report_to": config.report_to,
         "dataloader_num_workers": config.dataloader_num_workers,
-        "include_num_input_tokens_seen": "all",  # padded tokens per step: gives tokens/s and padding waste
+        "include_num_input_tokens_seen": True,  # transformers' "all": padded tokens, for tokens/s and padding waste
         "output_dir": str(output_dir),
         "add_version": False,
     }
@@ -94,6 +98,8 @@ def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
                     target_modules=config.target_modules)
     if config.deepspeed:
         args["deepspeed"] = config.deepspeed
+    if is_distributed(config) and not preflight.cuda:
+        args["ddp_backend"] = "gloo"  # CPU processes: NCCL needs GPUs
     if config.save_total_limit is not None:
         args["save_total_limit"] = config.save_total_limit
     if config.resume:
@@ -146,8 +152,27 @@ def run_in_process(args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         return sft_main(SftArguments(**args))
 
 
-def run_distributed(args: dict[str, Any], env: dict[str, str]) -> int:
-    swift = Path(sys.executable).with_name("swift")
-    command = [str(swift), "sft", *as_cli(args)]
+def is_distributed(config: FitConfig) -> bool:
+    return config.nproc_per_node > 1 or config.nnodes > 1
+
+
+def torchrun_command(config: FitConfig, plan_path: Path) -> list[str]:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(config.nproc_per_node),
+               "--nnodes", str(config.nnodes), "--node_rank", str(config.node_rank)]
+    if config.master_addr:
+        command += ["--master_addr", config.master_addr]
+    if config.master_port:
+        command += ["--master_port", str(config.master_port)]
+    return command + ["-m", "vltrain.rank", str(plan_path)]
+
+
+def run_distributed(config: FitConfig, args: dict[str, Any], env: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
+    """Run every local process under torchrun; (exit code, the trainer's result from global rank 0, if on this node)."""
     child_env = {key: value for key, value in os.environ.items() if key not in _LEGACY_PIXEL_ENV}
-    return subprocess.run(command, env={**child_env, **env}, check=False).returncode
+    with tempfile.TemporaryDirectory(prefix="vltrain-launch-") as folder:
+        plan_path, result_path = Path(folder) / "plan.json", Path(folder) / "result.json"
+        plan_path.write_text(json.dumps({"swift_args": args, "environment": env, "result": str(result_path),
+                                         "trust_remote_code": config.trust_remote_code}))
+        code = subprocess.run(torchrun_command(config, plan_path), env={**child_env, **env}, check=False).returncode
+        result = json.loads(result_path.read_text()) if result_path.is_file() else None
+    return code, result
