@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,13 +129,22 @@ class World:
     root: Path
     model: Path  # tiny random-weight Qwen3-VL (weights + the embedded processor)
     cache: Path  # demo corpus, the embedded processor, default pixel limits, --val-ratio 0.3
-    other_cache: Path  # the same corpus cached with another processor (a changed chat template)
+    other_cache: Path  # the same corpus cached with another processor (one merge fewer: other ids)
     other_processor: Path
     images_cache: Path  # cached from a private copy of the fixtures, whose images a test may delete
     images_copy: Path
 
     def manifest(self, cache: Path | None = None) -> dict:
         return json.loads(((cache or self.cache) / "manifest.json").read_text())
+
+
+def edit_merges(folder: Path, change: Callable[[list[list[str]]], list[list[str]]]) -> None:
+    """Change a processor folder's BPE merges, in tokenizer.json and merges.txt alike."""
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["model"]["merges"] = change(tokenizer["model"]["merges"])
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("".join(f"{left} {right}\n" for left, right in tokenizer["model"]["merges"]),
+                                       encoding="utf-8")
 
 
 def copy_corpus(target: Path) -> Path:
@@ -151,10 +161,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """The caches are built by three concurrent `vlprep cache` processes (the embedded processor they share is built
     first, by `embedded_processor_path`); the session's tiny model (conftest.py) is built meanwhile in this process."""
     root = tmp_path_factory.mktemp("fit")
-    other_processor = root / "other-processor"
+    other_processor = root / "other-processor"  # tokenizes " image" differently: one merge fewer
     shutil.copytree(embedded_processor_path, other_processor)
-    with open(other_processor / "chat_template.jinja", "a") as template:
-        template.write("{# another processor: one changed character is enough #}")
+    edit_merges(other_processor, lambda merges: [merge for merge in merges if "".join(merge) != "Ġimage"])
     corpus = copy_corpus(root / "data")
     images_corpus = copy_corpus(root / "data-images")
     common = ("--val-ratio", "0.3", "--workers", "1", "-q")
@@ -359,6 +368,11 @@ def guard_runs(world: World, embedded_processor_path: Path) -> GuardRuns:
     root.mkdir()
     marker = root / "evil-code-ran"
     tampered = tampered_copy(world.cache, root / "tampered-cache")
+    equivalent = root / "equivalent-model"  # other files, same tokens: a merge listed twice, a template comment
+    shutil.copytree(world.model, equivalent)
+    edit_merges(equivalent, lambda merges: merges + merges[-1:])
+    with open(equivalent / "chat_template.jinja", "a") as template:
+        template.write("{# ms-swift renders its own template: this changes no token #}")
     evil = evil_model(world, root / "evil-model", marker)
     sneaky_marker = root / "sneaky-code-ran"
     sneaky = sneaky_model(world, root / "sneaky-model", root / "elsewhere", sneaky_marker)
@@ -375,6 +389,8 @@ def guard_runs(world: World, embedded_processor_path: Path) -> GuardRuns:
         "pixels-option": (("--cached", world.cache, *base, "--image-max-tokens", "256"), None),
         "pixels-env": (("--cached", world.cache, *base), {"IMAGE_MAX_TOKEN_NUM": "256"}),
         "processor": (("--cached", world.other_cache, *base), None),
+        "processor-equivalent": (("--cached", world.cache, "--model", equivalent, "--dry-run", "--format", "json"),
+                                 None),
         "processor-overridden": (("--cached", world.other_cache, *base, "--allow-processor-mismatch", "--dry-run",
                                   "--format", "json"), None),
         "packing": (("--cached", world.cache, *base, "--packing"), None),
@@ -417,8 +433,27 @@ def test_refuses_a_cache_built_with_another_processor(world: World, guard_runs: 
     ours, theirs = world.manifest()["processor"], world.manifest(world.other_cache)["processor"]
     assert ours["fingerprint"] != theirs["fingerprint"] and theirs["model"] == str(world.other_processor)
     result, out = guard_runs["processor"]
-    assert_refused(result, "processor", out, "--allow-processor-mismatch", theirs["fingerprint"][:12])
+    assert_refused(result, "processor", out, "--allow-processor-mismatch", theirs["fingerprint"][:12],
+                   "encodes probe text 1 differently")
     assert set(failed_checks(result.stderr)) == {"processor"}
+
+
+def test_a_processor_with_other_files_but_the_same_tokens_is_accepted_naming_both(world: World,
+                                                                                   guard_runs: GuardRuns) -> None:
+    """A merge list that differs without changing any token, and a chat template ms-swift never renders: the
+    fingerprints differ, the probe's ids do not, so training goes ahead with a note naming both fingerprints."""
+    from vlprep.processor_memo import processor_facts
+
+    result, out = guard_runs["processor-equivalent"]
+    assert result.returncode == 0, result
+    assert failed_checks(result.stderr) == {}
+    cached = world.manifest()["processor"]["fingerprint"]
+    model = processor_facts(out.parent / "equivalent-model").fingerprint
+    assert model != cached
+    note = " ".join(result.stderr.split())
+    assert f"ok processor: the model's processor ({model[:12]}) differs from the one the cache was built with " \
+           f"({cached[:12]}" in note, result
+    assert "gives the cache's ids on all" in note and "the cache's ids and lengths hold" in note, result
 
 
 def test_allow_processor_mismatch_overrides_the_check_loudly(guard_runs: GuardRuns) -> None:

@@ -41,6 +41,7 @@ from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
 from vlprep.swift_oracle import OracleExited, SwiftOracle
+from vlprep.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
 from vlprep.verify import Sample, Verifier
 from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
@@ -107,6 +108,7 @@ class BuildState:
     stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
     rejects_by_code: Counter[str] = field(default_factory=Counter)
     complete: bool = False  # every input line is in a shard: only assembly and verification remain
+    probe: list[dict[str, Any]] = field(default_factory=list)  # the first accepted records (vlprep.token_probe)
     vlprep_version: str | None = field(default_factory=vlprep_version)
 
 
@@ -198,7 +200,7 @@ def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
             verifier = Verifier(state.sample, counter, oracle) if oracle is not None else None
             if not state.complete:
                 _write_shards(request, counter, verifier, work, state, inputs, progress)
-            manifest = _finish(request, facts, verifier, work, state, inputs)
+            manifest = _finish(request, facts, counter, verifier, work, state, inputs)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
         except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
@@ -295,6 +297,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
             shard.splits[split].write(cache_row(result, request.embed_images))
             state.rows[split] += 1
             state.stats[split].add(result.counted.length)
+            if len(state.probe) < PROBE_RECORDS:
+                state.probe.append(probe_entry(counter, result.file, result.line, result.record, result.images))
             if verifier is not None:
                 verifier.offer((first_line[file_index] + result.line - 1, result.file, result.line, result.record,
                                 result.images))
@@ -311,8 +315,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
     _save_state(work, state)
 
 
-def _finish(request: CacheRequest, facts: ProcessorFacts, verifier: Verifier | None, work: Path, state: BuildState,
-            inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter, verifier: Verifier | None, work: Path,
+            state: BuildState, inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """Assemble the shards, verify, write the manifest and move the cache into place."""
     final = work / "cache"
     shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
@@ -323,6 +327,7 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, verifier: Verifier | N
         rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name, fingerprint)
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
+    write_probe(final / PROBE_NAME, counter, state.probe)
     verified = verifier.finish() if verifier is not None else 0
     counts = {"input_lines": state.tally.records, "train": state.rows["train"], "val": state.rows["val"],
               "rejected": state.rejected}

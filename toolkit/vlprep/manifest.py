@@ -49,12 +49,13 @@ def file_sha256(path: Path) -> str:
 
 
 # What `datasets.load_from_disk` reads (the data, the features in dataset_info.json, the file list in state.json),
-# and the rejects.
-_DATA_FILE_PATTERNS = ("*/*.arrow", "*/dataset_info.json", "*/state.json", "rejects.jsonl")
+# the rejects, and the token probe (vlprep.token_probe).
+_DATA_FILE_PATTERNS = ("*/*.arrow", "*/dataset_info.json", "*/state.json", "rejects.jsonl", "token_probe.json")
 
 
 def data_file_checksums(cache_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file of the splits and of rejects.jsonl, keyed by path relative to the cache folder."""
+    """SHA-256 of every file of the splits, of rejects.jsonl and token_probe.json, keyed by path relative to the
+    cache folder."""
     paths = sorted({path for pattern in _DATA_FILE_PATTERNS for path in cache_dir.glob(pattern)})
     return {str(path.relative_to(cache_dir)): file_sha256(path) for path in paths}
 

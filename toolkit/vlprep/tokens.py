@@ -58,6 +58,11 @@ class TokenCounter:
         self._backend = backend
         self.settings = settings
 
+    @property
+    def backend(self) -> Any:
+        """The `tokenizers.Tokenizer` it counts with."""
+        return self._backend
+
     def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedRecord:
         encoded = self.encode(record, images)
         image_tokens = sum(1 for token in encoded.input_ids if token == IMAGE_PAD_ID)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import random
@@ -71,7 +72,7 @@ def run_guards(config: FitConfig) -> Preflight:
     preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
     model_dir = _model_dir(config)
     preflight.checks.append(_remote_code_check(config, model_dir))
-    preflight.checks.append(_processor_check(config, model_dir, preflight.manifest))
+    preflight.checks.append(_processor_check(config, model_dir, preflight.manifest, cache_dir))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
     preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
@@ -88,7 +89,10 @@ def _model_dir(config: FitConfig) -> Path | ProcessorError:
         return error
 
 
-def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any]) -> Check:
+def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any],
+                     cache_dir: Path) -> Check:
+    """Same fingerprint: the same processor. Another fingerprint: the same only if the model's tokenizer gives the
+    ids the cache's gave on its token probe (vlprep.token_probe) and the image geometry is Qwen3-VL's."""
     from vlprep.processor_memo import processor_facts
 
     try:
@@ -96,18 +100,61 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
             return Check("processor", False, "not inspected: the model folder was refused (remote code)")
         if isinstance(model_dir, ProcessorError):
             raise model_dir  # reported like a processor that does not load
-        fingerprint = processor_facts(model_dir, config.trust_remote_code).fingerprint
+        facts = processor_facts(model_dir, config.trust_remote_code)
     except ProcessorError as error:
         return Check("processor", False, str(error), "pass --model with a Qwen3-VL model directory or Hub id")
     cached = manifest["processor"]["fingerprint"]
-    if fingerprint == cached:
-        return Check("processor", True, f"the model's processor matches the cache's ({fingerprint[:12]})")
-    return Check("processor", False,
-                 f"the model's processor ({fingerprint[:12]}) differs from the one the cache was built with "
-                 f"({cached[:12]}, model {manifest['processor']['model']!r}): token ids and lengths would not match",
+    if facts.fingerprint == cached:
+        return Check("processor", True, f"the model's processor matches the cache's ({facts.fingerprint[:12]})")
+    differs = (f"the model's processor ({facts.fingerprint[:12]}) differs from the one the cache was built with "
+               f"({cached[:12]}, model {manifest['processor']['model']!r})")
+    same, evidence = _same_tokens(config, model_dir, facts, manifest, cache_dir)
+    if same:
+        return Check("processor", True, f"{differs} in its files, but {evidence}: the cache's ids and lengths hold")
+    return Check("processor", False, f"{differs}: {evidence}, so token ids and lengths would not match",
                  f"rebuild the cache with `vlprep cache ... --model {config.model}`, or pass "
                  "--allow-processor-mismatch if you know the difference is harmless",
                  overridden=config.allow_processor_mismatch)
+
+
+def _same_tokens(config: FitConfig, model_dir: Path, facts: Any, manifest: dict[str, Any], cache_dir: Path
+                 ) -> tuple[bool, str]:
+    """Whether the model's processor encodes the cache's token probe to the same ids; and the evidence either way."""
+    from vlprep.processor_memo import counting_tokenizer
+    from vlprep.settings import CountSettings
+    from vlprep.token_probe import PROBE_NAME, compare_probe, load_probe
+    from vlprep.tokens import TokenCounter
+
+    geometry = _image_geometry(model_dir)
+    if geometry != QWEN3_VL_GEOMETRY:
+        return False, f"its image geometry {geometry} is not Qwen3-VL's {QWEN3_VL_GEOMETRY}"
+    probe = load_probe(cache_dir)
+    if probe is None:
+        return False, f"the cache has no {PROBE_NAME} to compare tokens with (built by an older vlprep)"
+    counting = manifest["counting"]
+    settings = CountSettings(counting["image_max_tokens"], counting["image_min_tokens"], counting["max_ratio"])
+    counter = TokenCounter(counting_tokenizer(model_dir, config.trust_remote_code, facts), settings)
+    compared, mismatch = compare_probe(probe, counter)
+    if mismatch is None:
+        return True, f"its tokenizer gives the cache's ids on all {compared} probe texts and cached records"
+    return False, (f"its tokenizer encodes {mismatch.where} differently from token {mismatch.position} on: cache "
+                   f"{mismatch.cache_ids} {mismatch.cache_text!r}, model {mismatch.model_ids} {mismatch.model_text!r}")
+
+
+QWEN3_VL_GEOMETRY = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}
+
+
+def _image_geometry(model_dir: Path) -> dict[str, Any]:
+    """patch, temporal patch and merge sizes from the folder's image-processor config (what decides the grids)."""
+    settings: dict[str, Any] = {}
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        try:
+            config = json.loads((model_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        image = config.get("image_processor", config) if isinstance(config, dict) else {}
+        settings.update({key: image[key] for key in QWEN3_VL_GEOMETRY if isinstance(image, dict) and key in image})
+    return {key: settings.get(key, value) for key, value in QWEN3_VL_GEOMETRY.items()}
 
 
 def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
