@@ -86,7 +86,7 @@ def test_report_matches_its_schema_and_every_rule_is_documented() -> None:
 
 
 def test_what_training_would_learn_wrong_is_an_error(tmp_path: Path) -> None:
-    """An empty assistant reply teaches the model to say nothing (S014); a literal <image> with no images trains on
+    """An empty assistant reply teaches the model to say nothing (S023); a literal <image> with no images trains on
     the tag's text (M004), as more tags than images do (M001): errors, which the cache rejects. Empty content in
     other roles stays a warning (S004)."""
     records = [
@@ -99,10 +99,10 @@ def test_what_training_would_learn_wrong_is_an_error(tmp_path: Path) -> None:
     data.write_text("".join(json.dumps(record) + "\n" for record in records))
     code, report = lint_json(str(data))
     found = {(d["line"], d["code"], d["severity"]) for d in report["diagnostics"]}
-    assert found == {(1, "S014", "error"), (2, "M004", "error"), (3, "S004", "warning")}
+    assert found == {(1, "S023", "error"), (2, "M004", "error"), (3, "S004", "warning")}
     assert code == 1
     assert {row["code"]: row["severity"] for row in json.loads(runner.invoke(app, ["rules", "--format", "json"]).output)
-            if row["code"] in ("S004", "S014", "M004")} == {"S004": "warning", "S014": "error", "M004": "error"}
+            if row["code"] in ("S004", "S023", "M004")} == {"S004": "warning", "S023": "error", "M004": "error"}
 
 
 def test_select_ignore_and_fail_on() -> None:

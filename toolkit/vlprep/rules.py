@@ -44,7 +44,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
     Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),
     Rule("S003", "bad-content-type", _E, "A turn's content is neither a string nor a list of typed parts."),
-    Rule("S004", "empty-content", _W, "A system, user or tool turn's content is empty (an empty assistant reply is S014)."),
+    Rule("S004", "empty-content", _W, "A system, user or tool turn's content is empty (an empty assistant reply is S023)."),
     Rule("S005", "system-not-first", _E, "A system message appears after the first turn."),
     Rule("S006", "consecutive-same-role", _W, "Two consecutive turns have the same role (tool turns excepted)."),
     Rule("S007", "no-assistant-turn", _E, "No assistant turn: there is nothing to learn from this record."),
@@ -56,7 +56,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S013", "misplaced-tool-turn", _E,
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
-    Rule("S014", "empty-assistant-reply", _E,
+    Rule("S023", "empty-assistant-reply", _E,
          "An assistant turn is empty (or only whitespace): the model would be trained to answer with nothing."),
     # --- media tags ---
     Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),

@@ -54,7 +54,7 @@ def _check_turns(messages: list[dict[str, Any]]) -> list[Problem]:
         if role not in ROLES:
             problems.append(("S002", f"messages[{index}] has role {role!r}; expected one of {', '.join(ROLES)}"))
         if not content.strip() and role == "assistant":
-            problems.append(("S014", f"messages[{index}] is an empty assistant reply: the model would learn to "
+            problems.append(("S023", f"messages[{index}] is an empty assistant reply: the model would learn to "
                                      "answer with nothing"))
         elif not content.strip():
             problems.append(("S004", f"messages[{index}] ({role}) has empty content"))
