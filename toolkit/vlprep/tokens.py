@@ -1,9 +1,10 @@
 """Count: a record's input_ids, labels and length exactly as ms-swift 4.6's `qwen3_vl` template encodes it for training.
 
-No pixels are touched: image sizes come from headers, are resized with `qwen_vl_utils.smart_resize` (factor 32) under the
-pixel limits, and each `<|image_pad|>` expands to grid_t·grid_h·grid_w / merge². The text side follows the template's
-own segmentation: the conversation becomes a list of context pieces (template strings, queries, responses), pieces with
-the same loss weight are merged, and each merged segment is tokenized on its own. That is why content starting with
+No pixels are touched: image sizes come from headers, are resized with qwen-vl-utils' `smart_resize` arithmetic
+(vlprep.resize, factor 32; no torch import) under the pixel limits, and each `<|image_pad|>` expands to
+grid_t·grid_h·grid_w / merge². The text side follows the template's own segmentation: the conversation becomes a list of
+context pieces (template strings, queries, responses), pieces with the same loss weight are merged, and each merged
+segment is tokenized on its own. That is why content starting with
 "\n" gives one token more than a plain render of the chat template.
 """
 
@@ -13,10 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_vl_utils import smart_resize
-
 from vlprep.diagnostics import ImageInfo
 from vlprep.normalize import IMAGE_TAG
+from vlprep.resize import smart_resize
 from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 
 IMAGE_PAD_ID = 151655
@@ -42,8 +42,11 @@ class Encoded:
 
 
 def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
-    resized_h, resized_w = smart_resize(height, width, factor=FACTOR, min_pixels=settings.min_pixels,
-                                        max_pixels=settings.max_pixels)
+    try:
+        resized_h, resized_w = smart_resize(height, width, FACTOR, settings.min_pixels, settings.max_pixels,
+                                            settings.max_ratio)
+    except ValueError as error:
+        raise UnencodableImage(f"{width}x{height}: {error}") from None
     if resized_h <= 0 or resized_w <= 0:
         raise UnencodableImage(f"{width}x{height} resizes to {resized_w}x{resized_h} under "
                                f"--image-max-tokens {settings.image_max_tokens}")

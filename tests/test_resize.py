@@ -1,0 +1,56 @@
+"""vlprep's arithmetic-only smart_resize is qwen-vl-utils' smart_resize: same sizes, same refusals."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from vlprep.resize import smart_resize
+
+SIDES = sorted(set(range(1, 97)) | set(range(97, 1200, 7)) | set(range(1200, 8200, 97)) | {
+    15999, 16000, 16001, 32767, 32768, 65535, 100000})
+TOKEN_LIMITS = [(4, 16384), (4, 1024), (1, 1), (64, 64), (16, 256), (256, 16384), (4, 4096), (1024, 1280)]
+FACTOR = 32
+
+
+def qwen_vl_utils_answer(height: int, width: int, min_pixels: int, max_pixels: int) -> tuple[int, int] | str:
+    from qwen_vl_utils import vision_process
+
+    try:
+        return vision_process.smart_resize(height, width, factor=FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+    except (ValueError, AssertionError) as error:
+        return type(error).__name__
+
+
+def vlprep_answer(height: int, width: int, min_pixels: int, max_pixels: int, max_ratio: float) -> tuple[int, int] | str:
+    try:
+        return smart_resize(height, width, FACTOR, min_pixels, max_pixels, max_ratio)
+    except ValueError as error:
+        return type(error).__name__
+
+
+@pytest.mark.parametrize(("min_tokens", "max_tokens"), TOKEN_LIMITS)
+def test_same_size_as_qwen_vl_utils_over_a_dense_grid(min_tokens: int, max_tokens: int) -> None:
+    from qwen_vl_utils import vision_process
+
+    min_pixels, max_pixels = min_tokens * FACTOR * FACTOR, max_tokens * FACTOR * FACTOR
+    differing = []
+    for height, width in itertools.product(SIDES, SIDES):
+        theirs = qwen_vl_utils_answer(height, width, min_pixels, max_pixels)
+        ours = vlprep_answer(height, width, min_pixels, max_pixels, vision_process.MAX_RATIO)
+        if ours != theirs:
+            differing.append(((height, width), ours, theirs))
+    assert differing == [], differing[:10]
+
+
+def test_refuses_what_qwen_vl_utils_refuses() -> None:
+    from qwen_vl_utils import vision_process
+
+    assert vision_process.MAX_RATIO == 200
+    assert qwen_vl_utils_answer(1, 201, 4 * 1024, 16384 * 1024) == vlprep_answer(1, 201, 4 * 1024, 16384 * 1024, 200) \
+        == "ValueError"
+    assert vlprep_answer(1, 200, 4 * 1024, 16384 * 1024, 200) == qwen_vl_utils_answer(1, 200, 4 * 1024, 16384 * 1024)
+    # max_pixels below min_pixels: qwen-vl-utils asserts, vlprep raises ValueError: refused on the same input
+    assert qwen_vl_utils_answer(64, 64, 2048, 1024) == "AssertionError"
+    assert vlprep_answer(64, 64, 2048, 1024, 200) == "ValueError"
