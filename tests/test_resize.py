@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +59,30 @@ def test_refuses_what_qwen_vl_utils_refuses() -> None:
     # max_pixels below min_pixels: qwen-vl-utils asserts, vlprep raises ValueError: refused on the same input
     assert qwen_vl_utils_answer(64, 64, 2048, 1024) == "AssertionError"
     assert vlprep_answer(64, 64, 2048, 1024, 200) == "ValueError"
+
+
+
+HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils", "swift")
+LINT_THEN_LIST_IMPORTS = f"""
+import json, sys
+sys.argv = ["vlprep", "lint", *sys.argv[1:]]
+from vlprep.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(name for name in {HEAVY!r} if name in sys.modules)))
+"""
+
+
+def test_counting_imports_no_torch(embedded_processor_path: Path, tmp_path: Path) -> None:
+    """`lint --max-length` counts every record's tokens (image tokens included) without importing torch, torchvision,
+    transformers, qwen-vl-utils or ms-swift, once the processor's facts are memoized (the first run memoizes them)."""
+    data = Path(__file__).resolve().parent.parent / "fixtures" / "demo.jsonl"
+    command = [sys.executable, "-c", LINT_THEN_LIST_IMPORTS, str(data), "--max-length", "64", "-q", "--workers", "1",
+               "--format", "json"]
+    runs = [subprocess.run(command, capture_output=True, text=True, env=os.environ, timeout=300) for _ in range(2)]
+    *report, imported = runs[1].stdout.strip().splitlines()
+    too_long = [d for d in json.loads("\n".join(report))["diagnostics"] if d["code"] == "L001"]
+    assert too_long, runs[1].stdout  # lengths were counted: records over 64 tokens are reported
+    assert json.loads(imported) == [], runs[1].stdout
