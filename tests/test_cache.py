@@ -118,7 +118,7 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory, embedded_processor: Any
 def test_demo_cache_accounts_for_every_line(demo_cache: Built) -> None:
     assert demo_cache.exit_code == 1, demo_cache.output  # two planted rejects
     out = demo_cache.out
-    assert {path.name for path in out.iterdir()} == {"train", "val", "rejects.jsonl", "manifest.json"}
+    assert {path.name for path in out.iterdir()} == {"train", "val", "rejects.jsonl", "manifest.json", "token_probe.json"}
     train, val, rejected = len(rows(out, "train")), len(rows(out, "val")), len(rejects(out))
     assert train > 0 and val > 0
     assert train + val + rejected == DEMO_LINES

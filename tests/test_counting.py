@@ -111,8 +111,6 @@ def records(img: dict[str, str]) -> dict[str, dict[str, Any]]:
         "leading_newline_user_and_assistant": {
             "messages": [user("\nWhat is this?"), assistant("\nA test."), user("\n\nAgain?"), assistant("\n\nYes.")],
             "images": []},
-        "literal_image_tag_without_images": {"messages": [user("What does the tag <image> mean?"),
-                                                          assistant("It marks an image.")], "images": []},
         "fewer_tags_than_images": {"messages": [user("<image>Only one tag for two images."), assistant("Two anyway.")],
                                    "images": [img["tiny"], img["huge"]]},
         "no_tags_with_system": {"messages": [system("Be brief."), user("What are these?"), assistant("Icons.")],
@@ -127,7 +125,6 @@ def records(img: dict[str, str]) -> dict[str, dict[str, Any]]:
         "trailing_user_turn": {"messages": [user("q"), assistant("a"), user("dangling")], "images": []},
         "grounding_tags_as_text": {"messages": [user("Find <ref-object> in <bbox>."), assistant("At <bbox>.")],
                                    "images": []},
-        "empty_assistant": {"messages": [user("Say nothing."), assistant("")], "images": []},
         "unicode_text": {"messages": [user("e\u0301 café 😀 ｆｕｌｌ width, tab\tend"), assistant("ﬁ ligature\r\nok")],
                          "images": []},
     }

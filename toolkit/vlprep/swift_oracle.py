@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,7 @@ def _encode(line: str) -> str:
 
 def _serve() -> None:
     global _template
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this child itself
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
     settings = json.loads(sys.stdin.readline())
