@@ -112,7 +112,8 @@ ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
 Fast = Annotated[bool, typer.Option("--fast", metavar="", help="Check images from their headers only (no full decode).")]
-Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes (default: all cores).")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=1, show_default=False,
+                                      help="Worker processes (default: all cores).")]
 MaxImagePixels = Annotated[int, typer.Option("--max-image-pixels", min=1,
                                              help="Larger images are reported (I005) and never decoded.")]
 MaxRatio = Annotated[float, typer.Option(

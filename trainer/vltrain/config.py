@@ -152,7 +152,7 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
 
 def _file_values(path: Path, loaded: dict[str, Any]) -> dict[str, Any]:
     """The YAML file's keys as FitConfig fields: aliases resolved, unknown keys refused with the closest name."""
-    known = (_FIELDS | set(ALIASES)) - {"force"}
+    known = _FIELDS | set(ALIASES)
     unknown = sorted(str(key) for key in loaded if key not in known)
     if unknown:
         hints = "; ".join(f"{key}{closest(key, known)}" for key in unknown)
@@ -169,5 +169,7 @@ def _file_values(path: Path, loaded: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{path}: swift: must be a mapping of ms-swift argument names to values")
             values[name] = value
             continue
+        if name == "verify_images" and value is False:  # YAML 1.1 reads a bare `off` as false
+            value = "none"
         values[name] = _coerce(key, value, field_types[name])
     return values
