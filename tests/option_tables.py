@@ -61,7 +61,7 @@ def table(tool: str, name: str) -> str:
 
 
 def render(readme: str) -> str:
-    return _MARKER.sub(lambda match: match.group(1) + table(match.group(2), match.group(3)) + match.group(4), readme)
+    return _MARKER.sub(lambda match: match.group(1) + table(match.group(2), match.group(3)) + match.group(5), readme)
 
 
 def marked_tables(readme: str) -> set[tuple[str, str]]:

@@ -185,13 +185,12 @@ def fit(
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
     refuse_used_output_dir(Path(fit_config.output_dir), fit_config)
-    as_json = output_format is FitFormat.json
     err.print("[bold]Checks before loading the model[/]")
     preflight = run_guards(fit_config)
     print_checks(preflight)
     if preflight.failed:
         err.print(f"[red]{len(preflight.failed)} check(s) failed: nothing was trained.[/]")
-        if as_json:
+        if output_format is FitFormat.json:
             emit({"trained": False, "checks": checks_json(preflight)}, output_format.value)
         raise typer.Exit(1)
     if any(check.overridden for check in preflight.checks):
