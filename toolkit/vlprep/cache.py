@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vlprep.diagnostics import RecordResult
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
@@ -171,7 +171,7 @@ def output_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def _same_file(handle: Any, path: Path) -> bool:
+def _same_file(handle: TextIO, path: Path) -> bool:
     try:
         return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
     except OSError:
