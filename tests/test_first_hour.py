@@ -240,6 +240,29 @@ def test_bad_names_and_values_are_usage_errors_before_anything_loads(world: Worl
     assert not (world.root / "o-u").exists()
 
 
+@pytest.mark.parametrize("tuner", ["lora", "full"])
+def test_every_argument_vltrain_sets_is_refused_as_a_pass_through(tmp_path: Path, embedded_processor_path: Path,
+                                                                  tuner: str) -> None:
+    """A pass-through argument can never silently replace one vltrain sets (the swift_args table covers them all)."""
+    from vltrain.config import FitConfig
+    from vltrain.guards import Preflight
+    from vltrain.launch import swift_arguments
+    from vltrain.swift_args import CONTROLLED
+
+    config = FitConfig(cached=str(tmp_path), tuner=tuner, deepspeed="zero2", save_total_limit=2)
+    args = swift_arguments(config, Preflight(max_length=128))
+    conditional = {"eval_strategy"}  # only set to "no" when the cache has no val split; a user's value may replace it
+    assert set(args) - conditional <= set(CONTROLLED), set(args) - conditional - set(CONTROLLED)
+
+
+def test_yaml_off_means_none_for_verify_images(tmp_path: Path) -> None:
+    from vltrain.config import load_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("verify_images: off\n")  # YAML 1.1 reads a bare off as false
+    assert load_config(recipe, {"cached": "c"}).verify_images == "none"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 3. images compared by content; inspect and fit agree; --verify-images none
 # ---------------------------------------------------------------------------------------------------------------
