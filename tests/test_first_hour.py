@@ -143,10 +143,11 @@ def fit(world: World, *args: str | Path) -> tuple:
 
 @pytest.fixture(scope="module")
 def weightless_runs(world: World, embedded_processor_path: Path) -> dict[str, Run]:
-    no_model, processor_only = in_parallel(
+    no_model, processor_only, hub_offline = in_parallel(
         fit(world, "--output-dir", world.root / "out-no-model", "--format", "json"),
-        fit(world, "--model", embedded_processor_path, "--output-dir", world.root / "out-processor-only"))
-    return {"no-model": no_model, "processor-only": processor_only}
+        fit(world, "--model", embedded_processor_path, "--output-dir", world.root / "out-processor-only"),
+        fit(world, "--model", "Qwen/Qwen3-VL-2B-Instruct", "--output-dir", world.root / "out-hub-offline"))
+    return {"no-model": no_model, "processor-only": processor_only, "hub-offline": hub_offline}
 
 
 @pytest.mark.parametrize("case", ["no-model", "processor-only"])
@@ -160,6 +161,17 @@ def test_fit_refuses_a_model_without_weights_before_loading_anything(world: Worl
     assert "leave out --model" not in result.output and "Traceback" not in result.output, result
     assert "nothing was trained" in result.stderr and "[INFO:swift]" not in result.stderr, result
     assert not (world.root / f"out-{case}").exists()
+
+
+def test_a_hub_id_that_cannot_be_fetched_never_suggests_leaving_out_model(world: World,
+                                                                         weightless_runs: dict[str, Run]) -> None:
+    result = weightless_runs["hub-offline"]  # HF_HUB_OFFLINE=1 and nothing of that model in the Hub cache
+    assert result.returncode == 1, result
+    failed = failed_checks(result.stderr)
+    assert set(failed) == {"weights", "processor"}, result
+    assert "hf download Qwen/Qwen3-VL-2B-Instruct" in failed["processor"][0] and "vltrain make-model" in failed["weights"][1]
+    assert "leave out --model" not in result.output and "Traceback" not in result.output, result
+    assert not (world.root / "out-hub-offline").exists()
 
 
 def test_fit_format_json_prints_the_checks_when_one_fails(weightless_runs: dict[str, Run]) -> None:
