@@ -169,7 +169,8 @@ def test_a_hub_id_that_cannot_be_fetched_never_suggests_leaving_out_model(world:
     assert result.returncode == 1, result
     failed = failed_checks(result.stderr)
     assert set(failed) == {"weights", "processor"}, result
-    assert "hf download Qwen/Qwen3-VL-2B-Instruct" in failed["processor"][0] and "vltrain make-model" in failed["weights"][1]
+    assert "hf download Qwen/Qwen3-VL-2B-Instruct" in failed["processor"][0]
+    assert "vltrain make-model" in failed["weights"][1]
     assert "leave out --model" not in result.output and "Traceback" not in result.output, result
     assert not (world.root / "out-hub-offline").exists()
 
@@ -470,7 +471,8 @@ def test_j001_column_in_json_and_github_and_the_text_report_says_how_to_see_all(
     lint = ("vlprep", "lint", data, "-q", "-j", "1")
     as_json, github, text, everything = in_parallel((*lint, "--format", "json", {"cwd": tmp_path}),
                                                     (*lint, "--format", "github", {"cwd": tmp_path}),
-                                                    (*lint, {"cwd": tmp_path}), (*lint, "--show-all", {"cwd": tmp_path}))
+                                                    (*lint, {"cwd": tmp_path}),
+                                                    (*lint, "--show-all", {"cwd": tmp_path}))
     columns = [d["column"] for d in as_json.json()["diagnostics"]]
     assert columns == [15 + index for index in range(8)], as_json
     assert "line=1,col=15,title=J001" in github.stdout, github

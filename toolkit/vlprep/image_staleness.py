@@ -58,7 +58,8 @@ class ImageReport:
             return "images are embedded in the cache"
         if self.mode == "none":
             return f"{self.total} cached image file(s) not checked (--verify-images none)"
-        scope = f"all {self.total}" if self.checked == self.total else f"a sample ({self.checked} of {self.total}) of the"
+        scope = (f"all {self.total}" if self.checked == self.total
+                 else f"a sample ({self.checked} of {self.total}) of the")
         touched = (f"; {len(self.touched)} touched but unchanged (same content, e.g. {self.touched[0]})"
                    if self.touched else "")
         if self.ok:
