@@ -41,7 +41,7 @@ SCHEMAS = FIXTURES.parent / "schemas"
 DEMO_LINES = 14
 DEMO_REJECTS = {13: ["I004"], 14: ["M001"]}
 COLUMNS = {"messages", "images", "lengths", "vlprep_source", "vlprep_line", "vlprep_image_grid_thw",
-           "vlprep_image_tokens", "vlprep_image_size", "vlprep_image_mtime_ns"}
+           "vlprep_image_tokens", "vlprep_image_size", "vlprep_image_mtime_ns", "vlprep_image_blake2b"}
 
 
 def sha256(path: Path) -> str:
@@ -170,13 +170,15 @@ def test_demo_rows_are_what_ms_swift_reads_with_vlprep_counts(demo_cache: Built,
             seen.append(row["vlprep_line"])
             assert row["vlprep_source"] == str(DEMO)
             infos = []
-            for ref, size, mtime in zip(row["images"], row["vlprep_image_size"], row["vlprep_image_mtime_ns"]):
+            for ref, size, mtime, digest in zip(row["images"], row["vlprep_image_size"], row["vlprep_image_mtime_ns"],
+                                                row["vlprep_image_blake2b"]):
                 if ref.startswith("data:"):
-                    assert (size, mtime) == (-1, -1)
+                    assert (size, mtime, digest) == (-1, -1, "")
                 else:
                     path = Path(ref)
                     assert path.is_absolute() and path.is_file(), ref
                     assert (size, mtime) == (path.stat().st_size, path.stat().st_mtime_ns)
+                    assert digest == hashlib.blake2b(path.read_bytes(), digest_size=32).hexdigest()
                 info = check_image(ref, FIXTURES, None, ImageLimits()).info
                 assert info is not None
                 infos.append(info)

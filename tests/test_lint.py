@@ -125,7 +125,7 @@ def test_usage_errors_exit_2() -> None:
 
 def test_github_and_text_formats_name_file_and_line() -> None:
     result = runner.invoke(app, ["lint", "-q", "--format", "github", str(FIXTURES / "planted.jsonl"), "--select", "J001"])
-    assert result.stdout.strip() == (f"::error file={FIXTURES / 'planted.jsonl'},line=1,title=J001 invalid-json::"
+    assert result.stdout.strip() == (f"::error file={FIXTURES / 'planted.jsonl'},line=1,col=15,title=J001 invalid-json::"
                                      "invalid JSON: Expecting value at column 15")
     result = runner.invoke(app, ["lint", "-q", str(FIXTURES / "planted.jsonl"), "--select", "I001"])
     assert f"{FIXTURES / 'planted.jsonl'}:25: I001" in result.stdout.replace("\n", "")

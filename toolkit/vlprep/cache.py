@@ -23,11 +23,11 @@ import shutil
 import statistics
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vlprep.diagnostics import RecordResult
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "val")
 ENCODER_LOG = "encoder.log"  # in the partial build folder: all the ms-swift encoder printed before it died
+LONG_RECORD_TOKENS = 8192  # without --max-length, cached records longer than this are summarized at the end
 
 
 class CacheError(RuntimeError):
@@ -107,6 +108,9 @@ class BuildState:
     rejected: int = 0
     stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
     rejects_by_code: Counter[str] = field(default_factory=Counter)
+    cached_with_warnings: Counter[str] = field(default_factory=Counter)  # accepted records, by warning/info code
+    long_records: int = 0  # accepted records over LONG_RECORD_TOKENS (counted without --max-length only)
+    longest: tuple[int, str, int] | None = None  # (length, file, line) of the longest accepted record
     complete: bool = False  # every input line is in a shard: only assembly and verification remain
     probe: list[dict[str, Any]] = field(default_factory=list)  # the first accepted records (vlprep.token_probe)
     vlprep_version: str | None = field(default_factory=vlprep_version)
@@ -136,18 +140,28 @@ def partial_dir(out: Path) -> Path:
 
 @contextmanager
 def output_lock(out: Path) -> Iterator[None]:
-    """An exclusive lock on the output folder; the OS drops it when its process dies, so stale locks cannot block."""
+    """An exclusive lock on the output folder; the OS drops it when its process dies, so stale locks cannot block.
+
+    The lock file is removed when the build ends, however it ends (a kill -9 leaves it; the next build takes it over
+    and removes it). Removing a lock file that others may open is safe with this protocol: the holder unlinks it
+    while still holding the lock, and a process that got the lock re-checks that the path still names the file it
+    locked, starting over if not, so two builds never hold locks on two different files.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.parent / f".{out.name}.vlprep-lock"
-    handle = open(lock_path, "a+")
-    try:  # a POSIX record lock: released when this process dies, and not inherited by forked workers
-        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise CacheError(f"{out} is being built by {holder}; wait for it to finish (a lock held by a dead process "
-                         "is released automatically)") from None
+    while True:
+        handle = open(lock_path, "a+")
+        try:  # a POSIX record lock: released when this process dies, and not inherited by forked workers
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise CacheError(f"{out} is being built by {holder}; wait for it to finish (a lock held by a dead "
+                             "process is released automatically)") from None
+        if _same_file(handle, lock_path):
+            break
+        handle.close()  # the holder removed it between our open and our lock: take the lock on the new file
     handle.seek(0)
     handle.truncate()
     handle.write(f"vlprep cache (pid {os.getpid()})\n")
@@ -155,7 +169,16 @@ def output_lock(out: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
         handle.close()
+
+
+def _same_file(handle: TextIO, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
 
 
 def describe_inputs(files: list[Path], role: str) -> list[dict[str, Any]]:
@@ -181,26 +204,35 @@ class BuildOutcome:
     rejects_by_code: Counter[str]
 
 
-def build_cache(request: CacheRequest, progress: Any = None) -> BuildOutcome:
-    """Build (or with request.resume, finish) the cache; `progress(results, total, done)` may wrap the result stream."""
+def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[[str], None] | None = None
+                ) -> BuildOutcome:
+    """Build (or with request.resume, finish) the cache; `progress(results, total, done)` may wrap the result stream,
+    `announce(message)` is told what is being done while no record is (loading, assembling, verifying)."""
+    say = announce or (lambda message: None)
     check_output_folder(request.out, request.force)
     with output_lock(request.out), contextlib.ExitStack() as stack:
         # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
+        say("finding the processor" + (f" of {request.model}" if request.model else " (embedded Qwen3-VL)"))
         model_dir = resolve_model_dir(request.model, request.trust_remote_code)
+        if request.verify != 0:
+            say("starting ms-swift's encoder for the verification (it loads in the background)")
         oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.swift_env(), request.workers,
                                                  request.trust_remote_code)) if request.verify != 0 else None
+        say("loading the processor's tokenizer and the counting code")
         from vlprep.tokens import TokenCounter  # imports torch (qwen-vl-utils): only once the encoders are starting
 
         facts = processor_facts(model_dir, request.trust_remote_code)
         counter = TokenCounter(counting_tokenizer(model_dir, request.trust_remote_code, facts), request.settings)
+        say("reading the inputs (checksums, line counts)")
         inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
         work = partial_dir(request.out)
         state = _start_or_resume(request, work, request_key(request, inputs), sum(entry["lines"] for entry in inputs))
         try:
             verifier = Verifier(state.sample, counter, oracle) if oracle is not None else None
             if not state.complete:
+                say(f"starting {request.workers} worker process(es)")
                 _write_shards(request, counter, verifier, work, state, inputs, progress)
-            manifest = _finish(request, facts, counter, verifier, work, state, inputs)
+            manifest = _finish(request, facts, counter, verifier, work, state, inputs, say)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
         except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
@@ -299,6 +331,7 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
             state.stats[split].add(result.counted.length)
             if len(state.probe) < PROBE_RECORDS:
                 state.probe.append(probe_entry(counter, result.file, result.line, result.record, result.images))
+            _note_cached(request, state, result)
             if verifier is not None:
                 verifier.offer((first_line[file_index] + result.line - 1, result.file, result.line, result.record,
                                 result.images))
@@ -315,9 +348,28 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
     _save_state(work, state)
 
 
+def _note_cached(request: CacheRequest, state: BuildState, result: RecordResult) -> None:
+    """What the end-of-build summary says about accepted records: their warnings, and the very long ones."""
+    state.cached_with_warnings.update({d.code for d in result.diagnostics if d.code in state.tally.active})
+    length = result.counted.length
+    if request.max_length is None and length > LONG_RECORD_TOKENS:
+        state.long_records += 1
+    if state.longest is None or length > state.longest[0]:
+        state.longest = (length, result.file, result.line)
+
+
+def _long_records(request: CacheRequest, state: BuildState) -> dict[str, Any] | None:
+    if request.max_length is not None:
+        return None
+    longest = state.longest
+    return {"over": LONG_RECORD_TOKENS, "count": state.long_records,
+            "longest": {"file": longest[1], "line": longest[2], "length": longest[0]} if longest else None}
+
+
 def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter, verifier: Verifier | None, work: Path,
-            state: BuildState, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            state: BuildState, inputs: list[dict[str, Any]], say: Callable[[str], None]) -> dict[str, Any]:
     """Assemble the shards, verify, write the manifest and move the cache into place."""
+    say("assembling the splits")
     final = work / "cache"
     shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
     final.mkdir()
@@ -328,6 +380,8 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
     write_probe(final / PROBE_NAME, counter, state.probe)
+    if verifier is not None:
+        say("waiting for ms-swift's encoder to finish verifying the sample")
     verified = verifier.finish() if verifier is not None else 0
     counts = {"input_lines": state.tally.records, "train": state.rows["train"], "val": state.rows["val"],
               "rejected": state.rejected}
@@ -355,6 +409,8 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
         "rejects_by_code": dict(sorted(state.rejects_by_code.items())),
         "warnings_by_code": {code: n for code, n in sorted(state.tally.counts.items())
                              if RULES[code].severity.value != "error"},
+        "cached_with_warnings": dict(sorted(state.cached_with_warnings.items())),
+        "long_records": _long_records(request, state),
         "verification": {"image_pad_count": "asserted for every record",
                          "ms_swift_template": {"mode": "all" if request.verify is None else "sample",
                                                "records_checked": verified, "mismatches": 0}},

@@ -11,7 +11,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -22,7 +22,8 @@ from vlprep.checks.images import ImageLimits
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
 from vlprep.lint import Tally, lint_results
 from vlprep.pipeline import PipelineOptions
-from vlprep.progress import with_progress
+from vlprep import __version__
+from vlprep.progress import StatusLine, with_progress
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
@@ -35,10 +36,38 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
 err = Console(stderr=True)
 
 
+def show_version(value: bool) -> None:
+    if value:
+        Console().print(f"vlprep {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=show_version, is_eager=True, metavar="",
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """Find bad Qwen3-VL training records before the GPU does, and pre-tokenize the good ones."""
+
+
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
     github = "github"
+
+
+class DocumentFormat(str, Enum):
+    """Commands that print one document (a manifest, the rule catalog): no per-line annotations to make."""
+
+    text = "text"
+    json = "json"
+
+
+class ImagesMode(str, Enum):
+    sample = "sample"
+    all = "all"
+    none = "none"
+    off = "off"
 
 
 class FailOn(str, Enum):
@@ -50,6 +79,17 @@ class FailOn(str, Enum):
 def usage_error(message: str) -> typer.Exit:
     err.print(f"[red]error:[/] {message}")
     return typer.Exit(2)
+
+
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def refuse_flag_values(files: list[Path]) -> None:
+    """`--fast true`: the flag takes no value, so `true` would be read as an input file; say so instead."""
+    for file in files:
+        if str(file).lower() in _BOOLEAN_WORDS and not file.exists():
+            raise usage_error(f"{str(file)!r} was read as an input file: on/off options such as --fast, --quiet, "
+                              f"--embed-images take no value (write --fast, not --fast {file})")
 
 
 def check_inputs(files: list[Path]) -> list[Path]:
@@ -71,8 +111,9 @@ Files = Annotated[list[Path], typer.Argument(help="JSONL files (one record per l
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
-Fast = Annotated[bool, typer.Option("--fast", help="Check images from their headers only (no full decode).")]
-Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes (default: all cores).")]
+Fast = Annotated[bool, typer.Option("--fast", metavar="", help="Check images from their headers only (no full decode).")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=1, show_default=False,
+                                      help="Worker processes (default: all cores).")]
 MaxImagePixels = Annotated[int, typer.Option("--max-image-pixels", min=1,
                                              help="Larger images are reported (I005) and never decoded.")]
 MaxRatio = Annotated[float, typer.Option(
@@ -81,21 +122,28 @@ MaxRatio = Annotated[float, typer.Option(
          "with, refuses larger ratios.")]
 MaxImages = Annotated[int, typer.Option("--max-images", min=1, help="Most images per record (L002).")]
 MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="Longer lines are rejected unread (J006).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bar or status line.")]
 ImageTimeout = Annotated[float, typer.Option("--image-timeout", min=0.01,
                                              help="Seconds one image check may take before it is reported (I014).")]
 Model = Annotated[Optional[str], typer.Option(
     "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
-TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",
+TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", metavar="",
                                                help="Allow code shipped in the model directory to run (off by default).")]
 ImageMaxTokens = Annotated[Optional[int], typer.Option(
-    "--image-max-tokens", min=1, help="ms-swift IMAGE_MAX_TOKEN_NUM: most tokens per image [default: 16384].")]
+    "--image-max-tokens", min=1,
+    help=f"ms-swift IMAGE_MAX_TOKEN_NUM: most tokens per image. \\[default: {CountSettings.image_max_tokens}]")]
 ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
 MaxLength = Annotated[Optional[int], typer.Option("--max-length", min=1,
                                                   help="Records with more tokens (image tokens included) are too long (L001).")]
+
+
+def processor_error(error: Exception, model: Optional[str]) -> typer.Exit:
+    """A processor that cannot be had: vlprep (not training) can always fall back on the embedded one."""
+    fallback = " Or leave out --model to use the embedded Qwen3-VL processor." if model else ""
+    return usage_error(f"{error}{fallback}")
 
 
 def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_pixels: Optional[int],
@@ -127,6 +175,9 @@ def lint(
     ignore: Annotated[Optional[list[str]], typer.Option(help="Skip these rule codes or prefixes.")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a problem this severe is found.")
                        ] = FailOn.error,
+    show_all: Annotated[bool, typer.Option("--show-all", metavar="", help="Text output: every problem, not the first "
+                                                                          "5 per rule (all are kept in memory).")
+                        ] = False,
     workers: Workers = default_workers(),
     max_image_pixels: MaxImagePixels = ImageLimits.max_pixels,
     max_ratio: MaxRatio = ImageLimits.max_ratio,
@@ -146,6 +197,7 @@ def lint(
 
     Example: [bold]vlprep lint data.jsonl --max-length 4096 --format json > report.json[/]
     """
+    refuse_flag_values(files)
     files = check_inputs(files)
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
@@ -159,7 +211,7 @@ def lint(
     total = sum(count_lines(file) for file in files)
     started = time.perf_counter()
     tally = Tally(active)
-    writer = make_writer(output_format.value)
+    writer = make_writer(output_format.value, show_all)
     stream = run(files, options, workers, max_line_bytes, counter_factory=(lambda: counter) if counter else None)
     results = with_progress(stream, total, "lint", enabled=not quiet)
     for diagnostic in lint_results(results, tally):
@@ -177,7 +229,7 @@ def load_counting_tokenizer(model: Optional[str], trust_remote_code: bool):  # t
         model_dir = resolve_model_dir(model, trust_remote_code)
         return counting_tokenizer(model_dir, trust_remote_code, processor_facts(model_dir, trust_remote_code))
     except ProcessorError as error:
-        raise usage_error(str(error)) from None
+        raise processor_error(error, model) from None
 
 
 def parse_verify(value: str) -> int | None:
@@ -202,7 +254,7 @@ def cache(
     max_pixels: MaxPixels = None,
     max_ratio: MaxRatio = ImageLimits.max_ratio,
     max_length: MaxLength = None,
-    embed_images: Annotated[bool, typer.Option("--embed-images", help="Store image bytes in the cache (portable).")] = False,
+    embed_images: Annotated[bool, typer.Option("--embed-images", metavar="", help="Store image bytes in the cache (portable).")] = False,
     verify: Annotated[str, typer.Option("--verify", help="Records re-encoded by ms-swift's template (a number, or all).")] = "64",
     image_root: ImageRoot = None,
     fast: Fast = False,
@@ -211,12 +263,14 @@ def cache(
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing vlprep cache at --out.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted build (same command) from its "
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Replace an existing vlprep cache at --out.")
+                     ] = False,
+    resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue an interrupted build (same command) from its "
                                                           "last complete shard.")] = False,
     shard_lines: Annotated[int, typer.Option("--shard-lines", min=1, help="Input lines per shard (resume granularity).")
                            ] = 10_000,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
+    output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (the manifest).")
+                             ] = DocumentFormat.text,
     quiet: Quiet = False,
 ) -> None:
     """Lint, pre-tokenize and write an Arrow cache for ms-swift's --cached_dataset (DIR/train, DIR/val).
@@ -231,6 +285,7 @@ def cache(
     from vlprep.swift_oracle import OracleExited
     from vlprep.verify import VerificationError
 
+    refuse_flag_values(files)
     files = check_inputs(files)
     val_files = check_inputs(val or [])
     if val_files and val_ratio:
@@ -242,11 +297,18 @@ def cache(
         pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
         resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes)
-    progress = None if quiet else (lambda items, total, done: with_progress(items, total, "cache", completed=done))
+    status = StatusLine(enabled=not quiet, plain=output_format is DocumentFormat.text)
+
+    def progress(items: Any, total: int, done: int) -> Any:
+        status.stop()  # the bar takes over the line
+        return with_progress(items, total, "cache", completed=done, enabled=not quiet)
+
     try:
-        outcome = build_cache(request, progress)
-    except (CacheError, ProcessorError) as error:
+        outcome = build_cache(request, progress, status)
+    except CacheError as error:
         raise usage_error(str(error)) from None
+    except ProcessorError as error:
+        raise processor_error(error, model) from None
     except VerificationError as error:
         err.print(f"[red]verification failed, no cache written:[/] {error}")
         raise typer.Exit(1) from None
@@ -262,9 +324,11 @@ def cache(
                   + ("To continue from the last complete shard, run the same command again with --resume.[/]"
                      if resumable else "It stopped before the build began; run the same command again.[/]"))
         raise typer.Exit(130) from None
+    finally:
+        status.stop()
     manifest = outcome.manifest
     counts = manifest["counts"]
-    if output_format is OutputFormat.json:
+    if output_format is DocumentFormat.json:
         sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
     else:
         console = Console(soft_wrap=True)
@@ -279,28 +343,57 @@ def cache(
                       "0 mismatches")
         for code, count in manifest["rejects_by_code"].items():
             console.print(f"  rejected {code} {RULES[code].name}: {count:,}  (see {out / 'rejects.jsonl'})")
+        print_cached_notes(console, manifest)
     raise typer.Exit(1 if counts["rejected"] else 0)
+
+
+def print_cached_notes(console: Console, manifest: dict[str, Any]) -> None:
+    """What was cached but deserves a look: records with warnings, and (without --max-length) very long ones."""
+    warned = manifest["cached_with_warnings"]
+    if warned:
+        console.print("  cached with warnings: " + ", ".join(f"{code} {RULES[code].name} {count:,}"
+                                                            for code, count in warned.items())
+                      + " record(s)  (their lines: `vlprep lint` on the input)")
+    long = manifest["long_records"]
+    if long and long["count"]:
+        longest = long["longest"]
+        console.print(f"  long records: {long['count']:,} over {long['over']:,} tokens; the longest is "
+                      f"{longest['length']:,} tokens at {escape(longest['file'])}:{longest['line']}  (no --max-length "
+                      "was given: training keeps them; --max-length N or a smaller --image-max-tokens bounds them)",
+                      highlight=False)
 
 
 @app.command()
 def inspect(
     cache_dir: Annotated[Path, typer.Argument(help="A folder made by `vlprep cache`.")],
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json (the manifest).")] = OutputFormat.text,
+    verify_images: Annotated[ImagesMode, typer.Option(
+        "--verify-images", help="Image files checked against the cache: a sample of 64, all, or none (also off); one "
+                                "whose size/mtime moved is compared by content (the same check as `vltrain fit`).")
+                             ] = ImagesMode.sample,
+    output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (the manifest, with an "
+                                                                           "`inspection` entry).")
+                             ] = DocumentFormat.text,
 ) -> None:
-    """Verify a cache (manifest and the checksums of its files) and summarize it; exit 1 if it was modified.
+    """Verify a cache (manifest, checksums of its files, its image files) and summarize it; exit 1 if it was modified
+    or its images are missing or changed.
 
     Example: [bold]vlprep inspect arrow/[/]
     """
     from vlprep.manifest import ManifestError, load_manifest
 
+    from vlprep.image_staleness import StaleCheckError, check_cached_images
+
     try:
         manifest = load_manifest(cache_dir)
-    except ManifestError as error:
+        images = check_cached_images(cache_dir, manifest, "none" if verify_images is ImagesMode.off
+                                     else verify_images.value)
+    except (ManifestError, StaleCheckError) as error:
         err.print(f"[red]refused:[/] {error}")
         raise typer.Exit(1) from None
-    if output_format is OutputFormat.json:
-        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
-        return
+    if output_format is DocumentFormat.json:
+        inspection = {"checksums": "verified", "images": images.to_json()}
+        sys.stdout.write(json.dumps({**manifest, "inspection": inspection}, indent=2) + "\n")
+        raise typer.Exit(0 if images.ok else 1)
     counts, counting = manifest["counts"], manifest["counting"]
     console = Console(soft_wrap=True)
     console.print(f"[bold]{cache_dir}[/]: vlprep cache built {manifest['created']} by vlprep {manifest['tool']['vlprep']}"
@@ -310,14 +403,19 @@ def inspect(
     console.print(f"  processor {manifest['processor']['model']} ({manifest['processor']['fingerprint'][:12]}), "
                   f"IMAGE_MAX_TOKEN_NUM={counting['image_max_tokens']}, IMAGE_MIN_TOKEN_NUM={counting['image_min_tokens']}, "
                   f"MAX_RATIO={counting['max_ratio']}, max_length {manifest['max_length']}")
+    mark = "[green]images:[/]" if images.ok else "[red]images:[/]"
+    console.print(f"  {mark} {escape(images.describe())}", highlight=False)
+    if not images.ok:
+        console.print(f"  fix: {escape(images.fix())}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
 def rules(
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+    output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json.")] = DocumentFormat.text,
 ) -> None:
     """List every rule: code, name, default severity and what it means."""
-    if output_format is OutputFormat.json:
+    if output_format is DocumentFormat.json:
         rows = [{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary}
                 for r in RULES.values()]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")

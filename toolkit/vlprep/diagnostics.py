@@ -14,6 +14,7 @@ class Diagnostic:
     line: int
     message: str
     file: str = ""
+    column: int | None = None  # 1-based, where the rule knows it (J001)
 
     @property
     def severity(self) -> Severity:
@@ -27,6 +28,7 @@ class Diagnostic:
             "file": self.file,
             "line": self.line,
             "message": self.message,
+            **({"column": self.column} if self.column is not None else {}),
         }
 
 

@@ -61,8 +61,8 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     name = str(file)
     result = RecordResult(file=name, line=raw.line, text="")
 
-    def report(code: str, message: str) -> None:
-        result.diagnostics.append(Diagnostic(code, raw.line, message, name))
+    def report(code: str, message: str, column: int | None = None) -> None:
+        result.diagnostics.append(Diagnostic(code, raw.line, message, name, column))
 
     if raw.data is None:
         report("J006", f"line is {raw.size:,} bytes, over the --max-line-bytes limit; not parsed")
@@ -113,15 +113,31 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
             return result
         if options.max_length is not None and result.counted.length > options.max_length:
             report("L001", f"{result.counted.length:,} tokens ({result.counted.image_tokens:,} image tokens) "
-                           f"> --max-length {options.max_length:,}")
+                           f"> --max-length {options.max_length:,}; "
+                           + _fitting_hint(result, counter.settings, options.max_length))
     return result
+
+
+def _fitting_hint(result: RecordResult, settings: Any, max_length: int) -> str:
+    """Which --image-max-tokens would make the record fit, computed with the counting code, or why none would."""
+    from vlprep.tokens import largest_fitting_image_max_tokens
+
+    counted = result.counted
+    text_tokens = counted.length - counted.image_tokens
+    if not result.images:
+        return f"it has no images: its text alone is {text_tokens:,} tokens"
+    limit = largest_fitting_image_max_tokens(counted, result.images, settings, max_length)
+    if limit is None:
+        return (f"no --image-max-tokens makes it fit: even at --image-min-tokens {settings.image_min_tokens} per "
+                f"image it is over (text alone: {text_tokens:,} tokens)")
+    return f"--image-max-tokens {limit} (or less) would make it fit"
 
 
 def _parse(text: str, max_depth: int, report: Any) -> dict[str, Any] | None:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as error:
-        report("J001", f"invalid JSON: {error.msg} at column {error.colno}")
+        report("J001", f"invalid JSON: {error.msg} at column {error.colno}", error.colno)
         return None
     except RecursionError:
         report("J007", f"JSON nests deeper than Python's parser allows (limit {max_depth})")

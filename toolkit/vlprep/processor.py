@@ -258,8 +258,8 @@ def _download_processor_files(repo_id: str, trust_remote_code: bool) -> Path:
     except (OSError, ValueError, httpx.HTTPError) as err:
         raise ProcessorError(
             f"cannot get the processor files of {repo_id!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
-            f"Fix: download them once while online (`hf download {repo_id} --include '*.json' '*.jinja' '*.txt'`), "
-            "pass a local model directory, or leave out --model to use the embedded Qwen3-VL processor."
+            f"Fix: download them once while online (`hf download {repo_id} --include '*.json' '*.jinja' '*.txt'`, "
+            "or the whole model to train with it), or pass a local model directory."
         ) from err
 
 

@@ -73,7 +73,8 @@ class GithubWriter:
         level = self._LEVEL[diagnostic.severity.value]
         message = diagnostic.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         title = f"{diagnostic.code} {RULES[diagnostic.code].name}"
-        self._out.write(f"::{level} file={diagnostic.file},line={diagnostic.line},title={title}::{message}\n")
+        column = f",col={diagnostic.column}" if diagnostic.column is not None else ""
+        self._out.write(f"::{level} file={diagnostic.file},line={diagnostic.line}{column},title={title}::{message}\n")
 
     def finish(self, tally: Tally, elapsed_s: float) -> None:
         self._out.flush()
@@ -82,13 +83,14 @@ class GithubWriter:
 class TextWriter:
     """A rich summary: counts per rule, then the first examples of each rule as `file:line: CODE message`."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, show_all: bool = False) -> None:
         self._console = console or Console(soft_wrap=True)
         self._examples: dict[str, list[Diagnostic]] = defaultdict(list)
+        self._show_all = show_all  # every diagnostic kept in memory: for files whose problems fit on a screen
 
     def add(self, diagnostic: Diagnostic) -> None:
         examples = self._examples[diagnostic.code]
-        if len(examples) < _EXAMPLES_PER_RULE:
+        if self._show_all or len(examples) < _EXAMPLES_PER_RULE:
             examples.append(diagnostic)
 
     def finish(self, tally: Tally, elapsed_s: float) -> None:
@@ -116,8 +118,8 @@ class TextWriter:
                               highlight=False)
             remaining = tally.counts[code] - len(self._examples[code])
             if remaining > 0:
-                console.print(f"  … and {remaining:,} more {code}")
+                console.print(f"  … and {remaining:,} more {code} (all of them: --show-all, or --format json)")
 
 
-def make_writer(fmt: str) -> ReportWriter:
-    return {"json": JsonWriter, "github": GithubWriter, "text": TextWriter}[fmt]()
+def make_writer(fmt: str, show_all: bool = False) -> ReportWriter:
+    return TextWriter(show_all=show_all) if fmt == "text" else {"json": JsonWriter, "github": GithubWriter}[fmt]()

@@ -11,7 +11,7 @@ segment is tokenized on its own. That is why content starting with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vlprep.diagnostics import ImageInfo
@@ -51,6 +51,33 @@ def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, i
         raise UnencodableImage(f"{width}x{height} resizes to {resized_w}x{resized_h} under "
                                f"--image-max-tokens {settings.image_max_tokens}")
     return (1, resized_h // PATCH_SIZE, resized_w // PATCH_SIZE)
+
+
+def largest_fitting_image_max_tokens(counted: CountedRecord, images: list[ImageInfo], settings: CountSettings,
+                                     max_length: int) -> int | None:
+    """The largest --image-max-tokens (not below --image-min-tokens) under which the record is at most `max_length`
+    tokens, or None when none is: its text tokens stay, each image's tokens follow `image_grid` (monotone in the
+    limit, so a bisection finds the exact bound)."""
+    text_tokens = counted.length - counted.image_tokens
+
+    def fits(limit: int) -> bool:
+        limited = replace(settings, image_max_tokens=limit)
+        try:
+            grids = [image_grid(info.width, info.height, limited) for info in images]
+        except UnencodableImage:
+            return False
+        return text_tokens + sum(t * h * w for t, h, w in grids) // (MERGE_SIZE * MERGE_SIZE) <= max_length
+
+    low, high = settings.image_min_tokens, settings.image_max_tokens
+    if not images or not fits(low):
+        return None
+    while low < high:  # fits(low) holds; find the largest such value below `high`
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class TokenCounter:

@@ -2,8 +2,8 @@
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
 Columns: `messages`, `images`, `lengths` (what ms-swift reads) and vlprep's provenance and verified counts
-(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size and
-mtime when cached, so training can tell a changed image).
+(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size, mtime
+and BLAKE2b digest when cached, so training can tell a changed image from a touched one: vlprep.image_staleness).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datasets import Dataset, Features, List, Value, concatenate_datasets, disab
 from datasets.arrow_writer import ArrowWriter
 
 from vlprep.diagnostics import RecordResult
+from vlprep.image_staleness import cached_file_digest
 from vlprep.rules import Severity
 
 
@@ -33,6 +34,7 @@ def cache_features(embed_images: bool) -> Features:
         "vlprep_image_tokens": Value("int64"),
         "vlprep_image_size": List(Value("int64")),  # bytes on disk when cached (-1: no file)
         "vlprep_image_mtime_ns": List(Value("int64")),
+        "vlprep_image_blake2b": List(Value("string")),  # content digest when cached ("": no file)
     })
 
 
@@ -42,10 +44,12 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
     images: list[Any] = []
     sizes: list[int] = []
     mtimes: list[int] = []
+    digests: list[str] = []
     for ref, info in zip(result.record["images"], result.images):
         stat = os.stat(info.path) if info.path else None
         sizes.append(stat.st_size if stat else -1)
         mtimes.append(stat.st_mtime_ns if stat else -1)
+        digests.append(cached_file_digest(info.path, stat.st_size, stat.st_mtime_ns) if stat else "")
         path = info.path or ref  # data URIs have no path: they stay as written
         if embed_images:
             images.append({"bytes": Path(info.path).read_bytes() if info.path else None, "path": path})
@@ -61,6 +65,7 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
         "vlprep_image_tokens": result.counted.image_tokens,
         "vlprep_image_size": sizes,
         "vlprep_image_mtime_ns": mtimes,
+        "vlprep_image_blake2b": digests,
     }
 
 

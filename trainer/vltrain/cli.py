@@ -10,18 +10,22 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import MISSING, fields
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vltrain import __version__
 from vltrain.config import ConfigError, FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
 from vltrain.launch import (LaunchError, as_cli, is_distributed, run_distributed, run_in_process, swift_arguments,
                              swift_environment)
 from vltrain.summary import run_summary
+from vltrain.swift_args import parse_swift_arg
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -32,6 +36,20 @@ out = Console(soft_wrap=True)
 Opt = typer.Option
 
 
+def show_version(value: bool) -> None:
+    if value:
+        out.print(f"vltrain {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[Optional[bool], Opt("--version", callback=show_version, is_eager=True, metavar="",
+                                           help="Print the version and exit.")] = None,
+) -> None:
+    """Train Qwen3-VL with ms-swift from a verified vlprep cache."""
+
+
 def print_checks(preflight: Preflight) -> None:
     for check in preflight.checks:
         mark = "[green]ok[/]" if check.ok else ("[yellow]OVERRIDDEN[/]" if check.overridden else "[red]FAIL[/]")
@@ -40,79 +58,142 @@ def print_checks(preflight: Preflight) -> None:
             err.print(f"       fix: {escape(check.fix)}")
 
 
+def default_of(name: str) -> str:
+    """FitConfig's default for a field, as `--help` shows it (options default to None so that the YAML can set them)."""
+    item = next(item for item in fields(FitConfig) if item.name == name)
+    value = item.default_factory() if item.default_factory is not MISSING else item.default  # type: ignore[misc]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def FitOpt(*names: str, field_name: str, help: str = "") -> Any:  # noqa: N802 - used like typer.Option
+    """An option whose default lives in FitConfig (the YAML may set it): help shows that default."""
+    default = default_of(field_name)
+    flag = bool(names) and "/" in names[0]
+    if flag:  # --on/--off: the default is one of the two spellings
+        default = names[0].split("/")[0 if default == "true" else 1]
+    return Opt(*names, help=f"{help} \\[default: {default}]".strip(), metavar="" if flag else None)
+
+
+def Flag(*names: str, help: str = "") -> Any:  # noqa: N802 - used like typer.Option
+    """An on/off option: no value follows it (help shows no type)."""
+    return Opt(*names, help=help, metavar="")
+
+
+class FitFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class VerifyImages(str, Enum):
+    sample = "sample"
+    all = "all"
+    none = "none"
+    off = "off"
+
+
 @app.command()
 def fit(
     cached: Annotated[Optional[Path], Opt("--cached", help="A folder made by `vlprep cache`.")] = None,
-    model: Annotated[Optional[str], Opt(help="Hub id or local Qwen3-VL model directory (default: embedded processor; "
-                                             "needs weights to train).")] = None,
+    model: Annotated[Optional[str], Opt(help="Hub id or local Qwen3-VL model directory with weights (`vltrain "
+                                             "make-model DIR` writes a small test one).")] = None,
     config: Annotated[Optional[Path], Opt("--config", help="YAML recipe; command-line options override it.")] = None,
-    output_dir: Annotated[Optional[str], Opt(help="Checkpoints, the cache manifest copy and the resolved config.")] = None,
-    tuner: Annotated[Optional[str], Opt(help="lora or full.")] = None,
-    lora_rank: Annotated[Optional[int], Opt()] = None,
-    lora_alpha: Annotated[Optional[int], Opt()] = None,
-    lora_dropout: Annotated[Optional[float], Opt()] = None,
-    target_modules: Annotated[Optional[list[str]], Opt(help="LoRA targets: all-linear or HF module names.")] = None,
-    freeze_vit: Annotated[Optional[bool], Opt("--freeze-vit/--train-vit")] = None,
-    freeze_aligner: Annotated[Optional[bool], Opt("--freeze-aligner/--train-aligner")] = None,
-    freeze_llm: Annotated[Optional[bool], Opt("--freeze-llm/--train-llm")] = None,
-    learning_rate: Annotated[Optional[float], Opt()] = None,
-    num_train_epochs: Annotated[Optional[float], Opt("--epochs")] = None,
-    max_steps: Annotated[Optional[int], Opt()] = None,
-    per_device_train_batch_size: Annotated[Optional[int], Opt("--batch-size")] = None,
-    gradient_accumulation_steps: Annotated[Optional[int], Opt("--grad-accum")] = None,
-    warmup_ratio: Annotated[Optional[float], Opt()] = None,
-    gradient_checkpointing: Annotated[Optional[bool], Opt("--gradient-checkpointing/--no-gradient-checkpointing")
-                                      ] = None,
-    torch_dtype: Annotated[Optional[str], Opt(help="auto, bfloat16, float16 or float32.")] = None,
+    output_dir: Annotated[Optional[str], FitOpt(
+        field_name="output_dir", help="Checkpoints, the cache manifest copy and the resolved config; must be empty "
+                                      "or new unless --resume or --force.")] = None,
+    force: Annotated[Optional[bool], Flag("--force", help="Train into a non-empty --output-dir (ms-swift overwrites "
+                                                         "checkpoints of the same step).")] = None,
+    tuner: Annotated[Optional[str], FitOpt(field_name="tuner", help="lora or full.")] = None,
+    lora_rank: Annotated[Optional[int], FitOpt(field_name="lora_rank")] = None,
+    lora_alpha: Annotated[Optional[int], FitOpt(field_name="lora_alpha")] = None,
+    lora_dropout: Annotated[Optional[float], FitOpt(field_name="lora_dropout")] = None,
+    target_modules: Annotated[Optional[list[str]], FitOpt(field_name="target_modules",
+                                                           help="LoRA targets: all-linear or HF module names.")] = None,
+    freeze_vit: Annotated[Optional[bool], FitOpt("--freeze-vit/--train-vit", field_name="freeze_vit")] = None,
+    freeze_aligner: Annotated[Optional[bool], FitOpt("--freeze-aligner/--train-aligner", field_name="freeze_aligner")
+                              ] = None,
+    freeze_llm: Annotated[Optional[bool], FitOpt("--freeze-llm/--train-llm", field_name="freeze_llm")] = None,
+    learning_rate: Annotated[Optional[float], FitOpt(field_name="learning_rate")] = None,
+    num_train_epochs: Annotated[Optional[float], FitOpt("--epochs", "--num-train-epochs",
+                                                        field_name="num_train_epochs")] = None,
+    max_steps: Annotated[Optional[int], FitOpt(field_name="max_steps", help="-1: run the epochs.")] = None,
+    per_device_train_batch_size: Annotated[Optional[int], FitOpt("--batch-size", "--per-device-train-batch-size",
+                                                                 field_name="per_device_train_batch_size")] = None,
+    gradient_accumulation_steps: Annotated[Optional[int], FitOpt("--grad-accum", "--gradient-accumulation-steps",
+                                                                 field_name="gradient_accumulation_steps")] = None,
+    warmup_ratio: Annotated[Optional[float], FitOpt(field_name="warmup_ratio")] = None,
+    gradient_checkpointing: Annotated[Optional[bool], FitOpt("--gradient-checkpointing/--no-gradient-checkpointing",
+                                                             field_name="gradient_checkpointing")] = None,
+    torch_dtype: Annotated[Optional[str], FitOpt(field_name="torch_dtype", help="auto (bfloat16 on CUDA, float32 "
+                                                                                  "on CPU), bfloat16, float16 or "
+                                                                                  "float32.")] = None,
     deepspeed: Annotated[Optional[str], Opt(help="zero2 or zero3 (ms-swift presets).")] = None,
     max_length: Annotated[Optional[int], Opt(help="Default: the cache's --max-length, else its longest record.")] = None,
-    packing: Annotated[Optional[bool], Opt("--packing/--no-packing",
+    packing: Annotated[Optional[bool], Flag("--packing/--no-packing",
                                            help="Default: on when CUDA and flash attention are available.")] = None,
-    attn_impl: Annotated[Optional[str], Opt(help="Override: sdpa, eager, flash_attn, flash_attention_3, ...")] = None,
-    image_max_tokens: Annotated[Optional[int], Opt(help="Must equal the cache's (refused otherwise).")] = None,
-    image_min_tokens: Annotated[Optional[int], Opt(help="Must equal the cache's (refused otherwise).")] = None,
-    max_ratio: Annotated[Optional[int], Opt(help="Must equal the cache's (refused otherwise).")] = None,
-    save_steps: Annotated[Optional[int], Opt()] = None,
-    eval_steps: Annotated[Optional[int], Opt()] = None,
-    logging_steps: Annotated[Optional[int], Opt()] = None,
-    seed: Annotated[Optional[int], Opt()] = None,
-    report_to: Annotated[Optional[list[str]], Opt(help="none, tensorboard, wandb, swanlab, ...")] = None,
-    resume: Annotated[Optional[bool], Opt("--resume", help="Continue from the last checkpoint in --output-dir.")
+    attn_impl: Annotated[Optional[str], Opt(help="sdpa, eager, flash_attn, flash_attention_3, ... Default: flash_attn "
+                                                 "when packing, else sdpa.")] = None,
+    image_max_tokens: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
+    image_min_tokens: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
+    max_ratio: Annotated[Optional[int], Opt(help="An int, as ms-swift's MAX_RATIO. Default: the cache's; another "
+                                                 "value is refused.")] = None,
+    save_steps: Annotated[Optional[int], FitOpt(field_name="save_steps")] = None,
+    eval_steps: Annotated[Optional[int], FitOpt(field_name="eval_steps")] = None,
+    logging_steps: Annotated[Optional[int], FitOpt(field_name="logging_steps")] = None,
+    seed: Annotated[Optional[int], FitOpt(field_name="seed")] = None,
+    report_to: Annotated[Optional[list[str]], FitOpt(field_name="report_to",
+                                                     help="none, tensorboard, wandb, swanlab, ...")] = None,
+    swift_arg: Annotated[Optional[list[str]], Opt(
+        "--swift-arg", help="Any other ms-swift argument as KEY=VALUE (repeatable; e.g. weight_decay=0.1), checked by "
+                            "ms-swift's own parser before anything loads. YAML: a `swift:` mapping.",
+        show_default=False)] = None,
+    resume: Annotated[Optional[bool], Flag("--resume", help="Continue from the last checkpoint in --output-dir.")
                       ] = None,
-    nproc_per_node: Annotated[Optional[int], Opt(help="Processes (GPUs) per node: launches torchrun via swift sft.")
-                              ] = None,
-    nnodes: Annotated[Optional[int], Opt()] = None,
-    node_rank: Annotated[Optional[int], Opt()] = None,
+    nproc_per_node: Annotated[Optional[int], FitOpt(field_name="nproc_per_node",
+                                                    help="Processes (GPUs) per node: over 1 launches torchrun via "
+                                                         "swift sft.")] = None,
+    nnodes: Annotated[Optional[int], FitOpt(field_name="nnodes")] = None,
+    node_rank: Annotated[Optional[int], FitOpt(field_name="node_rank")] = None,
     master_addr: Annotated[Optional[str], Opt()] = None,
     master_port: Annotated[Optional[int], Opt()] = None,
-    allow_processor_mismatch: Annotated[Optional[bool], Opt("--allow-processor-mismatch",
+    allow_processor_mismatch: Annotated[Optional[bool], Flag("--allow-processor-mismatch",
                                                             help="Train even if the processor differs (loudly).")
                                         ] = None,
-    verify_images: Annotated[Optional[str], Opt(help="sample or all: image files checked before training.")] = None,
-    trust_remote_code: Annotated[Optional[bool], Opt("--trust-remote-code")] = None,
-    dry_run: Annotated[bool, Opt("--dry-run", help="Load no model: print the checks, ms-swift arguments, environment "
+    verify_images: Annotated[Optional[VerifyImages], FitOpt(
+        field_name="verify_images", help="Image files checked before training: a sample of 64, all, or none (also "
+                                         "off). A file whose size/mtime moved is compared by content.")] = None,
+    trust_remote_code: Annotated[Optional[bool], Flag("--trust-remote-code",
+                                                      help="Allow code shipped in the model folder to run.")] = None,
+    dry_run: Annotated[bool, Flag("--dry-run", help="Load no model: print the checks, ms-swift arguments, environment "
                                                    "and steps per epoch.")] = False,
-    output_format: Annotated[str, Opt("--format", help="text or json (the summary / dry-run plan).")] = "text",
+    output_format: Annotated[FitFormat, Opt("--format", help="text or json (on stdout: the summary, the dry-run plan, "
+                                                             "or the checks when one fails).")] = FitFormat.text,
 ) -> None:
     """Train from a vlprep cache with ms-swift SFT, after checks that need no model weights.
 
     Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b.yaml[/]
     """
     overrides = {key: value for key, value in locals().items()
-                 if key not in ("config", "dry_run", "output_format") and value is not None}
-    for key in ("cached",):
-        if key in overrides:
-            overrides[key] = str(overrides[key])
+                 if key not in ("config", "dry_run", "output_format", "swift_arg") and value is not None}
+    if "cached" in overrides:
+        overrides["cached"] = str(overrides["cached"])
+    if "verify_images" in overrides:
+        overrides["verify_images"] = overrides["verify_images"].value
     try:
+        overrides["swift"] = dict(parse_swift_arg(item) for item in swift_arg or [])
         fit_config = load_config(config, overrides)
     except (ConfigError, TypeError) as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
+    refuse_used_output_dir(Path(fit_config.output_dir), fit_config)
     err.print("[bold]Checks before loading the model[/]")
     preflight = run_guards(fit_config)
     print_checks(preflight)
     if preflight.failed:
         err.print(f"[red]{len(preflight.failed)} check(s) failed: nothing was trained.[/]")
+        if output_format is FitFormat.json:
+            emit({"trained": False, "checks": checks_json(preflight)}, output_format.value)
         raise typer.Exit(2 if preflight.refused_model_folder else 1)
     if any(check.overridden for check in preflight.checks):
         err.print("[bold yellow]WARNING: training despite a failed check (overridden on request).[/]")
@@ -124,9 +205,10 @@ def fit(
     env = swift_environment(fit_config, preflight.manifest)
     plan = {"swift_args": args, "environment": env, "steps_per_epoch": steps_per_epoch(preflight, fit_config),
             "packing": preflight.packing, "attn_impl": preflight.attn_impl,
-            "command": ["swift", "sft", *as_cli(args)]}
+            "extra_swift_args": sorted(fit_config.swift), "command": ["swift", "sft", *as_cli(args)],
+            "checks": checks_json(preflight)}
     if dry_run:
-        emit(plan, output_format)
+        emit(plan, output_format.value)
         raise typer.Exit(0)
     output = Path(fit_config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -154,8 +236,26 @@ def fit(
     resumed = args.get("resume_from_checkpoint")
     summary = run_summary(result, preflight, whole, int(Path(resumed).name.split("-")[-1]) if resumed else 0)
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    emit(summary, output_format)
+    emit(summary, output_format.value)
     raise typer.Exit(0 if summary["loss_finite"] else 1)
+
+
+def checks_json(preflight: Preflight) -> list[dict[str, Any]]:
+    return [{"name": check.name, "ok": check.ok, "overridden": check.overridden, "detail": check.detail,
+             "fix": check.fix} for check in preflight.checks]
+
+
+def refuse_used_output_dir(output: Path, config: FitConfig) -> None:
+    """Never train silently over an earlier run: a non-empty --output-dir needs --resume or --force (exit 2)."""
+    if output.exists() and not output.is_dir():
+        err.print(f"[red]error:[/] --output-dir {escape(str(output))} exists and is not a folder")
+        raise typer.Exit(2)
+    if config.resume or config.force or not output.is_dir() or not any(output.iterdir()):
+        return
+    err.print(f"[red]error:[/] --output-dir {escape(str(output))} is not empty (an earlier run?): nothing was "
+              "written. Pass --resume to continue its last checkpoint, --force to train into it anyway (checkpoints "
+              "of the same step are overwritten), or choose another --output-dir.")
+    raise typer.Exit(2)
 
 
 def emit(payload: dict, output_format: str) -> None:
@@ -168,16 +268,26 @@ def emit(payload: dict, output_format: str) -> None:
 
 @app.command("make-model")
 def make_model(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to.")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to (new or empty).")],
     shape: Annotated[str, Opt(help="tiny (~10 M parameters, CPU) or 2b (Qwen3-VL-2B layer shapes).")] = "tiny",
     seed: Annotated[int, Opt()] = 0,
     dtype: Annotated[str, Opt(help="float32 or bfloat16.")] = "float32",
+    force: Annotated[bool, Flag("--force", help="Write into a non-empty folder (its model files are replaced).")
+                     ] = False,
 ) -> None:
     """Write a seeded random-weight Qwen3-VL with the embedded processor (offline; for demos, tests, GPU checks)."""
     from vltrain.tiny import SHAPES, build_random_model
 
     if shape not in SHAPES:
         err.print(f"[red]error:[/] --shape must be one of {', '.join(SHAPES)}")
+        raise typer.Exit(2)
+    if out_dir.exists() and not out_dir.is_dir():
+        err.print(f"[red]error:[/] {escape(str(out_dir))} exists and is not a folder")
+        raise typer.Exit(2)
+    if out_dir.is_dir() and not force and (held := sorted(path.name for path in out_dir.iterdir())):
+        err.print(f"[red]error:[/] {escape(str(out_dir))} is not empty ({escape(', '.join(held[:5]))}"
+                  f"{' …' if len(held) > 5 else ''}): nothing was written. Choose a new folder, or pass --force to "
+                  "write the model files (config.json, weights, processor files) into it.")
         raise typer.Exit(2)
     build_random_model(out_dir, shape, seed, dtype)
     out.print(f"{out_dir}: random-weight Qwen3-VL ({shape})")

@@ -1,7 +1,13 @@
-"""The training recipe: defaults < YAML config file < command-line options, resolved into one FitConfig."""
+"""The training recipe: defaults < YAML config file < command-line options, resolved into one FitConfig.
+
+YAML keys are the command-line option names with underscores (`epochs`, `batch_size`, `grad_accum`, ...) or, where
+they differ, ms-swift's names (`num_train_epochs`, `per_device_train_batch_size`, `gradient_accumulation_steps`).
+Any other ms-swift argument goes in a `swift:` mapping (or `--swift-arg KEY=VALUE`), checked by vltrain.swift_args.
+"""
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -64,14 +70,27 @@ class FitConfig:
     master_port: int | None = None
     # guards
     allow_processor_mismatch: bool = False
-    verify_images: str = "sample"  # sample | all
+    verify_images: str = "sample"  # sample | all | none
     trust_remote_code: bool = False
+    force: bool = False  # train into a non-empty --output-dir
+    # any other ms-swift SftArguments field, checked against ms-swift's own parser (vltrain.swift_args)
+    swift: dict[str, Any] = field(default_factory=dict)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), sort_keys=False)
 
 
 _FIELDS = {item.name for item in fields(FitConfig)}
+# the command line's names for fields named as ms-swift names them; both spellings are accepted everywhere
+ALIASES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
+           "grad_accum": "gradient_accumulation_steps"}
+VERIFY_IMAGES = ("sample", "all", "none")
+
+
+def closest(name: str, candidates: typing.Iterable[str]) -> str:
+    """` (did you mean X?)` for the closest candidate, or nothing."""
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -108,21 +127,49 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
             raise ConfigError(f"cannot read config {path}: {error}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the config must be a mapping of option names to values")
-        unknown = sorted(set(loaded) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; see `vltrain fit --help`")
-        hints = typing.get_type_hints(FitConfig)
-        values.update({key: _coerce(key, value, hints[key]) for key, value in loaded.items()})
+        values.update(_file_values(path, loaded))
+    swift_items = {**values.pop("swift", {}), **overrides.pop("swift", {})}
     values.update({key: value for key, value in overrides.items() if value is not None})
+    if values.get("verify_images") == "off":
+        values["verify_images"] = "none"
     config = FitConfig(**values)
     if config.tuner not in ("lora", "full"):
         raise ConfigError(f"tuner must be lora or full, not {config.tuner!r}")
     if config.deepspeed not in (None, "zero2", "zero3"):
         raise ConfigError(f"deepspeed must be zero2 or zero3, not {config.deepspeed!r}")
-    if config.verify_images not in ("sample", "all"):
-        raise ConfigError(f"verify_images must be sample or all, not {config.verify_images!r}")
+    if config.verify_images not in VERIFY_IMAGES:
+        raise ConfigError(f"verify_images must be sample, all or none (also: off), not {config.verify_images!r}")
     if isinstance(config.target_modules, str):
         config.target_modules = [config.target_modules]
     if not config.cached:
         raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`)")
+    if swift_items:
+        from vltrain.swift_args import checked_swift_args
+
+        config.swift = checked_swift_args(swift_items)
     return config
+
+
+def _file_values(path: Path, loaded: dict[str, Any]) -> dict[str, Any]:
+    """The YAML file's keys as FitConfig fields: aliases resolved, unknown keys refused with the closest name."""
+    known = _FIELDS | set(ALIASES)
+    unknown = sorted(str(key) for key in loaded if key not in known)
+    if unknown:
+        hints = "; ".join(f"{key}{closest(key, known)}" for key in unknown)
+        raise ConfigError(f"{path}: unknown key(s): {hints}. Keys are `vltrain fit` option names with underscores "
+                          "(or ms-swift's names); other ms-swift arguments go in a `swift:` mapping")
+    values: dict[str, Any] = {}
+    field_types = typing.get_type_hints(FitConfig)
+    for key, value in loaded.items():
+        name = ALIASES.get(key, key)
+        if name in values:
+            raise ConfigError(f"{path}: {key} and {name} are the same setting; give one of them")
+        if name == "swift":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: swift: must be a mapping of ms-swift argument names to values")
+            values[name] = value
+            continue
+        if name == "verify_images" and value is False:  # YAML 1.1 reads a bare `off` as false
+            value = "none"
+        values[name] = _coerce(key, value, field_types[name])
+    return values

@@ -6,18 +6,22 @@ import importlib.util
 import json
 import math
 import os
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlprep.image_staleness import StaleCheckError, check_cached_images
 from vlprep.manifest import ManifestError, load_manifest
 from vlprep.model_guard import FIX, ShippedCodeRefused, shipped_code
 from vlprep.processor import ProcessorError, resolve_model_dir
 
 from vltrain.config import FitConfig
 
-_IMAGE_SAMPLE = 64
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+_WEIGHTS_FIX = ("pass --model DIR with a model folder that has weights: `vltrain make-model DIR` writes a small "
+                "random-weight test model; for a real one download it beforehand (`hf download "
+                "Qwen/Qwen3-VL-2B-Instruct --local-dir DIR`) and pass that folder or its Hub id")
 
 
 @dataclass
@@ -72,6 +76,7 @@ def run_guards(config: FitConfig) -> Preflight:
     preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
     model_dir = _model_dir(config)
     preflight.checks.append(_remote_code_check(config, model_dir))
+    preflight.checks.append(_weights_check(config, model_dir))
     preflight.checks.append(_processor_check(config, model_dir, preflight.manifest, cache_dir))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
@@ -87,6 +92,36 @@ def _model_dir(config: FitConfig) -> Path | ProcessorError:
         return resolve_model_dir(config.model, config.trust_remote_code)
     except ProcessorError as error:
         return error
+
+
+def _weights_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
+    """The model folder holds weights (file names only: nothing is read); the embedded processor has none."""
+    if config.model is None:
+        return Check("weights", False, "no --model given: the embedded processor that vlprep caches with has no "
+                                       "weights to train", _WEIGHTS_FIX)
+    if isinstance(model_dir, ShippedCodeRefused):
+        return Check("weights", False, "not inspected: the model folder was refused (remote code)")
+    if isinstance(model_dir, ProcessorError):
+        return Check("weights", False, f"--model {config.model}: no model folder to look in (the processor check "
+                                       "says why)", _WEIGHTS_FIX)
+    for index_name in _WEIGHT_INDEXES:
+        if (model_dir / index_name).is_file():
+            try:
+                shards = set(json.loads((model_dir / index_name).read_text())["weight_map"].values())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                return Check("weights", False, f"{model_dir / index_name} is not a readable weight index ({error})",
+                             "download the model again")
+            absent = sorted(name for name in shards if not (model_dir / name).is_file())
+            if absent:
+                return Check("weights", False, f"{model_dir}: {len(absent)} of the {len(shards)} weight files its "
+                                               f"{index_name} lists are missing (e.g. {absent[0]})",
+                             "finish the download (`hf download` resumes) or pass another --model")
+            return Check("weights", True, f"{model_dir}: {len(shards)} weight file(s) listed in {index_name}")
+    found = sorted(path.name for pattern in _WEIGHT_PATTERNS for path in model_dir.glob(pattern))
+    if found:
+        return Check("weights", True, f"{model_dir}: {', '.join(found[:3])}{' …' if len(found) > 3 else ''}")
+    return Check("weights", False, f"{model_dir} has no weight files (*.safetensors, *.bin or a weight index): "
+                                   "a processor-only folder or an incomplete download", _WEIGHTS_FIX)
 
 
 def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any],
@@ -220,44 +255,12 @@ def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:
 
 
 def _images_check(config: FitConfig, cache_dir: Path, manifest: dict[str, Any]) -> Check:
-    """Image files referenced by the cache still exist with the size and mtime they had when cached."""
-    if manifest["images"]["embedded"]:
-        return Check("images", True, "images are embedded in the cache")
-    from datasets import load_from_disk
-
-    files: dict[str, tuple[int, int]] = {}
-    columns = ["images", "vlprep_image_size", "vlprep_image_mtime_ns"]
-    for split in ("train", "val"):
-        if (cache_dir / split).is_dir():
-            dataset = load_from_disk(str(cache_dir / split))
-            if not set(columns) <= set(dataset.column_names):
-                return Check("images", False, f"{cache_dir / split} lacks the columns {', '.join(columns)}: it was "
-                                              "written by another vlprep version", "rebuild the cache")
-            table = dataset.select_columns(columns)
-            for row in table:
-                for path, size, mtime in zip(row["images"], row["vlprep_image_size"], row["vlprep_image_mtime_ns"]):
-                    if size >= 0:
-                        files[path] = (size, mtime)
-    paths = sorted(files)
-    if config.verify_images == "sample" and len(paths) > _IMAGE_SAMPLE:
-        paths = random.Random(config.seed).sample(paths, _IMAGE_SAMPLE)
-    missing, changed = [], []
-    for path in paths:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            missing.append(path)
-            continue
-        if (stat.st_size, stat.st_mtime_ns) != files[path]:
-            changed.append(path)
-    scope = "every" if config.verify_images == "all" else f"a sample ({len(paths)} of {len(files)}) of the"
-    if missing or changed:
-        problems = [f"{len(missing)} missing (e.g. {missing[0]})"] if missing else []
-        problems += [f"{len(changed)} changed since caching: {', '.join(changed[:5])}"] if changed else []
-        return Check("images", False, f"checked {scope} cached image files: " + "; ".join(problems),
-                     "restore the images or rebuild the cache (--embed-images carries them inside the cache); "
-                     "--verify-images all checks every file")
-    return Check("images", True, f"{scope} cached image files present and unchanged")
+    """Image files referenced by the cache are still there with the content they had when cached."""
+    try:
+        report = check_cached_images(cache_dir, manifest, config.verify_images)
+    except StaleCheckError as error:
+        return Check("images", False, str(error), "rebuild the cache with this vlprep")
+    return Check("images", report.ok, report.describe(), report.fix())
 
 
 def _attention_check(config: FitConfig, preflight: Preflight) -> Check:

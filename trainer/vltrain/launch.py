@@ -107,6 +107,7 @@ def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
         if checkpoint is None:
             raise LaunchError(f"--resume: no checkpoint-* folder in {output_dir}")
         args["resume_from_checkpoint"] = str(checkpoint)
+    args.update(config.swift)  # extra ms-swift arguments, already checked (vltrain.swift_args): none of the above
     return args
 
 

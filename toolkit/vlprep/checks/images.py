@@ -112,7 +112,8 @@ def inspect_image(stream: io.BufferedIOBase, path: str, limits: ImageLimits) -> 
             return ImageCheck(None, (("I004", f"{name}: declares size {width}x{height}"),))
         if width * height > limits.max_pixels:
             problems.append(("I005", f"{name}: {width}x{height} = {width * height:,} pixels is over "
-                                     f"{limits.max_pixels:,}; not decoded"))
+                                     f"{limits.max_pixels:,} (--max-image-pixels); not decoded. If the image is "
+                                     f"genuine, pass --max-image-pixels {width * height} or more"))
             return ImageCheck(info, tuple(problems))
         ratio = max(width, height) / min(width, height)
         if ratio > limits.max_ratio:
