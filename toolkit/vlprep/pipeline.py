@@ -59,11 +59,16 @@ class ImageCache:
 def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: ImageCache, counter: Any = None
                  ) -> RecordResult:
     name = str(file)
-    result = RecordResult(file=name, line=raw.line, text="")
+    result = RecordResult(file=name, line=raw.line, text="", number=raw.number, index=raw.index)
 
     def report(code: str, message: str) -> None:
-        result.diagnostics.append(Diagnostic(code, raw.line, message, name))
+        result.diagnostics.append(Diagnostic(code, raw.line, message, name, raw.index))
 
+    if raw.problem is not None:  # found by the reader (a truncated array, text after it, ...): nothing to parse
+        report(*raw.problem)
+        if options.keep_records and raw.data is not None:
+            result.text = raw.data.decode("utf-8", errors="replace")
+        return result
     if raw.data is None:
         report("J006", f"line is {raw.size:,} bytes, over the --max-line-bytes limit; not parsed")
         return result
@@ -154,7 +159,7 @@ def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, ima
         report("L002", f"{len(refs)} images > --max-images {options.max_images}; images not checked")
         return
     for index, ref in enumerate(refs):
-        checked = images.check(ref, base_dir, options, (result.file, result.line))
+        checked = images.check(ref, base_dir, options, (result.file, result.number))
         for code, message in checked.problems:
             report(code, f"images[{index}]: {message}")
         if checked.info is not None:
