@@ -85,7 +85,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     if not text.strip():
         report("J005", "blank line")
         return result
-    obj = _parse(text, options.max_depth, report)
+    obj = _parse(text, raw.line, options.max_depth, report)
     if obj is None:
         return result
     try:
@@ -122,11 +122,12 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     return result
 
 
-def _parse(text: str, max_depth: int, report: Any) -> dict[str, Any] | None:
+def _parse(text: str, first_line: int, max_depth: int, report: Any) -> dict[str, Any] | None:
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as error:
-        report("J001", f"invalid JSON: {error.msg} at column {error.colno}")
+    except json.JSONDecodeError as error:  # a JSON array's element may span lines: name the file's line then
+        where = f"line {first_line + error.lineno - 1}, column" if error.lineno > 1 else "column"
+        report("J001", f"invalid JSON: {error.msg} at {where} {error.colno}")
         return None
     except RecursionError:
         report("J007", f"JSON nests deeper than Python's parser allows (limit {max_depth})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -48,7 +49,7 @@ class RawLine:
 def iter_records(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
     """Yield every unit of the input after the first `skip` (see the module docstring)."""
     with open_input(path) as source:
-        yield from _until_read_error(_units(source, max_line_bytes, skip), source)
+        yield from _until_read_error(_units(source, path, max_line_bytes, skip), source)
 
 
 def _head(stream: BinaryIO) -> tuple[bytes, bool]:
@@ -57,7 +58,7 @@ def _head(stream: BinaryIO) -> tuple[bytes, bool]:
     return (head[len(BOM):], True) if head.startswith(BOM) else (head, False)
 
 
-def _units(source: Source, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
+def _units(source: Source, path: Path, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
     stream = source.stream
     head, had_bom = _head(stream)
     if head.lstrip()[:1] == b"[":
@@ -65,7 +66,7 @@ def _units(source: Source, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
         yield from islice(_array_units(stream, max_line_bytes, had_bom), skip, None)
     elif (key := _wrapper_key(head)) is not None:
         if skip == 0:
-            yield RawLine(1, None, 1, had_bom=had_bom, problem=("J009", _wrapped_message(key)))
+            yield RawLine(1, None, 1, had_bom=had_bom, problem=("J009", _wrapped_message(key, path)))
     else:
         yield from _jsonl_units(stream, max_line_bytes, skip)
 
@@ -92,10 +93,12 @@ def _wrapper_key(head: bytes) -> str | None:
     return key
 
 
-def _wrapped_message(key: str) -> str:
+def _wrapped_message(key: str, path: Path) -> str:
+    selector = f".{key}" if key.isidentifier() else f".{json.dumps(key)}"
+    file = shlex.quote(str(path))
     return (f"the file is one JSON object whose {key!r} holds the records in an array; vlprep and ms-swift read a "
-            f"top-level array or JSONL: extract it, e.g. `jq '.{key}' FILE > records.json` "
-            f"(or `jq -c '.{key}[]' FILE > records.jsonl`)")
+            f"top-level array or JSONL: extract it, e.g. `jq {shlex.quote(selector)} {file} > records.json` "
+            f"(or `jq -c {shlex.quote(selector + '[]')} {file} > records.jsonl`)")
 
 
 def _array_units(stream: BinaryIO, max_line_bytes: int, had_bom: bool) -> Iterator[RawLine]:
