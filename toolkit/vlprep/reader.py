@@ -158,9 +158,10 @@ def count_lines(path: Path, max_line_bytes: int) -> int:
     an array (plus any stretch that is no record). Reads the input: not for stdin."""
     assert not is_stdin(path), "stdin can be read once only"
     with open_input(path) as source:
-        head, _ = _head(source.stream)
-        if source.compression is None and head.lstrip()[:1] != b"[" and _wrapper_key(head) is None:
-            return _count_newlines(source.stream)
+        if source.compression is None:
+            head, _ = _head(source.stream)
+            if head.lstrip()[:1] != b"[" and _wrapper_key(head) is None:
+                return _count_newlines(source.stream)
     return sum(1 for _ in iter_records(path, max_line_bytes))
 
 

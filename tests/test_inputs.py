@@ -1,0 +1,194 @@
+"""Inputs people actually have, through the CLI: JSON arrays (pretty-printed or on one line), gzip and zstd JSONL,
+stdin and folders; and broken arrays and streams reported with file, line and index without losing a record.
+
+The fixtures (fixtures/make_array_fixtures.py) hold the same LLaVA-style records in every form; fixtures/llava.jsonl is
+the reference the other forms must match, positions aside.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import zstandard
+from typer.testing import CliRunner
+
+from vlprep.cli import app
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SCHEMAS = FIXTURES.parent / "schemas"
+REFERENCE = FIXTURES / "llava.jsonl"
+RECORDS = len(REFERENCE.read_text().splitlines())
+ARRAYS = ["llava.json", "llava_oneline.json"]
+COMPRESSED = ["llava.jsonl.gz", "llava.jsonl.zst"]
+runner = CliRunner()
+
+
+def lint(*args: str | Path, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed `vlprep lint` command, as a user runs it."""
+    script = Path(sys.executable).with_name("vlprep")
+    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
+    return subprocess.run([*launcher, "lint", "-q", *map(str, args)], input=stdin, capture_output=True, cwd=cwd,
+                          timeout=300)
+
+
+def lint_json(*args: str | Path, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    done = lint("--format", "json", "--workers", "2", *args, **kwargs)
+    assert done.returncode in (0, 1), done.stderr.decode()
+    report = json.loads(done.stdout)
+    jsonschema.validate(report, json.loads((SCHEMAS / "lint-report.schema.json").read_text()))
+    return done.returncode, report
+
+
+def findings(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(d["code"], d["message"]) for d in report["diagnostics"]]
+
+
+def opening_lines(text: str) -> list[int]:
+    """Lines of the elements' opening braces in a pretty-printed array (indent 2), found independently of vlprep."""
+    return [number for number, line in enumerate(text.splitlines(), start=1) if line == "  {"]
+
+
+def test_reference_fixture_has_findings_to_compare() -> None:
+    code, report = lint_json(REFERENCE)
+    assert code == 1 and report["summary"]["records"] == RECORDS
+    assert {d["code"] for d in report["diagnostics"]} >= {"I001", "M003"}
+    assert all("index" not in d for d in report["diagnostics"])
+
+
+@pytest.mark.parametrize("name", ARRAYS + COMPRESSED)
+def test_every_form_lints_like_the_same_records_in_jsonl(name: str) -> None:
+    _, reference = lint_json(REFERENCE)
+    code, report = lint_json(FIXTURES / name)
+    assert code == 1
+    assert findings(report) == findings(reference)
+    assert report["summary"]["records"] == RECORDS
+    assert report["summary"]["files"][0]["formats"] == reference["summary"]["files"][0]["formats"]
+    reference_lines = [d["line"] for d in reference["diagnostics"]]
+    if name in COMPRESSED:  # the same lines, no index
+        assert [d["line"] for d in report["diagnostics"]] == reference_lines
+        assert all("index" not in d for d in report["diagnostics"])
+        return
+    indexes = [d["index"] for d in report["diagnostics"]]
+    assert indexes == [line - 1 for line in reference_lines]  # one record per JSONL line
+    text = (FIXTURES / name).read_text()
+    braces = opening_lines(text) if "\n" in text.strip() else [1] * RECORDS
+    assert [d["line"] for d in report["diagnostics"]] == [braces[index] for index in indexes]
+
+
+def test_text_report_prints_line_and_index() -> None:
+    done = lint(FIXTURES / "llava.json")
+    text = done.stdout.decode()
+    brace = opening_lines((FIXTURES / "llava.json").read_text())[3]
+    assert done.returncode == 1
+    assert f"llava.json:{brace} [#3]: I001" in text
+    github = lint(FIXTURES / "llava.json", "--format", "github").stdout.decode()
+    assert f"line={brace},title=I001 image-missing::[#3] " in github
+
+
+def test_malformed_element_is_one_diagnostic_and_the_others_are_read() -> None:
+    _, reference = lint_json(REFERENCE)
+    code, report = lint_json(FIXTURES / "array_malformed.json")
+    text = (FIXTURES / "array_malformed.json").read_text()
+    braces = opening_lines(text)
+    assert code == 1 and report["summary"]["records"] == RECORDS  # resynchronized: every element counted once
+    (j001,) = [d for d in report["diagnostics"] if d["code"] == "J001"]
+    assert j001["index"] == 2 and j001["line"] == braces[2]
+    broken_line = text.splitlines().index("    ]", braces[2]) + 1  # where the missing brace is noticed
+    assert f"at line {broken_line}, column" in j001["message"]
+    others = [d for d in report["diagnostics"] if d["code"] != "J001"]
+    assert [(d["code"], d["message"]) for d in others] == findings(reference)  # element 2 had no finding
+    assert [d["line"] for d in others] == [braces[d["index"]] for d in others]
+
+
+def test_truncated_array_says_where_it_stopped_and_how_many_records_came_before() -> None:
+    code, report = lint_json(FIXTURES / "array_truncated.json")
+    (j008,) = [d for d in report["diagnostics"] if d["code"] == "J008"]
+    brace = opening_lines((FIXTURES / "array_truncated.json").read_text())[4]
+    assert code == 1 and report["summary"]["records"] == 5
+    assert j008["index"] == 4 and j008["line"] == brace
+    assert "ends inside element #4" in j008["message"] and "4 record(s) before it" in j008["message"]
+
+
+def test_wrapped_object_is_named_with_the_fix() -> None:
+    code, report = lint_json(FIXTURES / "wrapped.json")
+    assert code == 1
+    assert [(d["code"], d["line"]) for d in report["diagnostics"]] == [("J009", 1)]
+    message = report["diagnostics"][0]["message"]
+    assert "'data'" in message and f"jq .data {FIXTURES / 'wrapped.json'} > records.json" in message
+
+
+def test_stray_commas_text_after_the_array_and_a_cut_after_a_comma(tmp_path: Path) -> None:
+    records = [json.loads(line) for line in REFERENCE.read_text().splitlines()[:2]]
+    a, b = (json.dumps(record) for record in records)
+    stray = tmp_path / "stray.json"
+    stray.write_text(f"[\n{a},,\n{b},\n]\n\n[{a}]\n")
+    code, report = lint_json(stray, "--select", "J")  # (the records' images are not beside this file)
+    assert code == 1
+    assert [(d["code"], d["line"], d.get("index")) for d in report["diagnostics"]] == [
+        ("J001", 2, None), ("J001", 4, None), ("J010", 6, None)]
+    assert "files concatenated?" in report["diagnostics"][2]["message"]
+    cut = tmp_path / "cut.json"
+    cut.write_text(f"[\n{a},\n{b},\n")
+    _, report = lint_json(cut, "--select", "J")
+    assert [(d["code"], d["line"]) for d in report["diagnostics"]] == [("J008", 4)]
+    assert "cut short after 2 record(s)" in report["diagnostics"][0]["message"]
+
+
+def test_compressed_streams_cut_short_are_reported_after_the_records_read(tmp_path: Path) -> None:
+    draw = random.Random(0)  # records that do not compress to nothing, so that records come out before the cut
+    jsonl = "".join(json.dumps({**json.loads(line), "id": draw.randbytes(16).hex()}) + "\n"
+                    for _ in range(2000) for line in REFERENCE.read_text().splitlines()).encode()
+    for name, blob in (("cut.jsonl.gz", gzip.compress(jsonl, mtime=0)),
+                       ("cut.jsonl.zst", zstandard.ZstdCompressor().compress(jsonl))):
+        path = tmp_path / name
+        path.write_bytes(blob[: len(blob) // 2])
+        code, report = lint_json(path, "--select", "J")
+        (j011,) = [d for d in report["diagnostics"] if d["code"] == "J011"]
+        read = report["summary"]["records"] - 1
+        assert code == 1 and 0 < read < 2000 * RECORDS
+        assert f"{read:,} record(s) before it were read" in j011["message"]
+        assert j011["line"] == read + 1 and report["summary"]["files"][0]["lines"] == read + 1
+
+
+def test_stdin_is_read_like_a_file(tmp_path: Path) -> None:
+    _, from_file = lint_json(FIXTURES / "llava.json")
+    _, from_stdin = lint_json("-", stdin=(FIXTURES / "llava.json").read_bytes(), cwd=FIXTURES)  # images: ./images
+    assert findings(from_stdin) == findings(from_file)
+    assert {d["file"] for d in from_stdin["diagnostics"]} == {"-"}
+    _, gz = lint_json("-", stdin=(FIXTURES / "llava.jsonl.gz").read_bytes(), cwd=FIXTURES)
+    assert findings(gz) == findings(from_file)
+
+
+def test_folder_lints_its_data_files_in_name_order(tmp_path: Path) -> None:
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "images").symlink_to(FIXTURES / "images", target_is_directory=True)
+    for name in ["llava.jsonl.zst", "llava.json", "llava.jsonl", "llava.jsonl.gz"]:
+        shutil.copy(FIXTURES / name, folder / name)
+    (folder / "notes.txt").write_text("not data\n")
+    done = lint(folder, "--format", "json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    order = ["llava.json", "llava.jsonl", "llava.jsonl.gz", "llava.jsonl.zst"]
+    assert [Path(f["path"]).name for f in report["summary"]["files"]] == order
+    assert "reading its 4 data file(s) in name order: " + ", ".join(order) in " ".join(done.stderr.decode().split())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = lint(empty)
+    assert refused.returncode == 2 and "a folder with no data files" in " ".join(refused.stderr.decode().split())
+
+
+def test_cache_refuses_stdin_and_says_why(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["cache", "-", "--out", str(tmp_path / "out")], input=b"[]")
+    assert result.exit_code == 2
+    assert "cannot read stdin" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
