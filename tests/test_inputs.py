@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import datasets
 import jsonschema
 import pytest
 import zstandard
@@ -192,3 +196,134 @@ def test_cache_refuses_stdin_and_says_why(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "cannot read stdin" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+PROVENANCE = ("vlprep_source", "vlprep_line", "vlprep_index")
+CACHED_FORMS = ["llava.jsonl", *ARRAYS, *COMPRESSED]
+BROKEN = ["array_malformed.json", "array_truncated.json", "wrapped.json"]
+
+
+def cache(*args: str | Path) -> Any:
+    """`vlprep cache` in this process (the processor is loaded once per session)."""
+    result = runner.invoke(app, ["cache", "-q", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def split_rows(out: Path) -> dict[str, list[dict[str, Any]]]:
+    return {split: datasets.load_from_disk(str(out / split)).to_list() if (out / split).is_dir() else []
+            for split in ("train", "val")}
+
+
+def rejects(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+
+
+def by_source(items: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        grouped.setdefault(Path(item[key]).name, []).append(item)
+    return grouped
+
+
+def without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key not in keys}
+
+
+@pytest.mark.slow
+def test_cache_of_every_form_equals_the_jsonl_cache(tmp_path: Path, embedded_processor: Any) -> None:
+    """One `vlprep cache` with default options over every form at once: each form's rows and rejects are the JSONL
+    ones (positions aside) and every record of every input is accounted for."""
+    out = tmp_path / "cache"
+    inputs = [FIXTURES / name for name in CACHED_FORMS + BROKEN]
+    result = cache(*inputs, "--out", out)
+    assert result.exit_code == 1, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [entry["lines"] for entry in manifest["inputs"]] == [RECORDS] * 6 + [5, 1]
+    counts = manifest["counts"]
+    assert counts["identity_holds"] and counts["input_lines"] == RECORDS * 6 + 5 + 1
+    assert manifest["inputs"][3]["size"] == (FIXTURES / "llava.jsonl.gz").stat().st_size  # as stored
+    rows = by_source(split_rows(out)["train"], "vlprep_source")
+    rejected = by_source(rejects(out), "file")
+    reference_rows, reference_rejects = rows["llava.jsonl"], rejected["llava.jsonl"]
+    assert reference_rows and reference_rejects
+    assert all(row["vlprep_index"] is None for row in reference_rows)
+    for name in CACHED_FORMS[1:]:
+        assert [without(row, PROVENANCE) for row in rows[name]] == [without(r, PROVENANCE) for r in reference_rows]
+        assert [(r["codes"], r["message"]) for r in rejected[name]] == [(r["codes"], r["message"])
+                                                                         for r in reference_rejects]
+        if name in ARRAYS:
+            assert [row["vlprep_index"] for row in rows[name]] == [row["vlprep_line"] - 1 for row in reference_rows]
+            assert [r["index"] for r in rejected[name]] == [r["line"] - 1 for r in reference_rejects]
+            assert all(json.loads(r["text"]) == json.loads(ref["text"])
+                       for r, ref in zip(rejected[name], reference_rejects))
+        else:
+            assert [row["vlprep_line"] for row in rows[name]] == [row["vlprep_line"] for row in reference_rows]
+    malformed = FIXTURES / "array_malformed.json"
+    braces = opening_lines(malformed.read_text())
+    assert [row["vlprep_index"] for row in rows["array_malformed.json"]] == [
+        row["vlprep_line"] - 1 for row in reference_rows if row["vlprep_line"] != 3]
+    assert [row["vlprep_line"] for row in rows["array_malformed.json"]] == [
+        braces[row["vlprep_index"]] for row in rows["array_malformed.json"]]
+    assert [(r["codes"], r["index"], r["line"]) for r in rejected["array_malformed.json"]][0] == (["J001"], 2, braces[2])
+    truncated = rejected["array_truncated.json"]
+    assert (truncated[-1]["codes"], truncated[-1]["index"]) == (["J008"], 4)
+    assert truncated[-1]["text"] and (FIXTURES / "array_truncated.json").read_text().endswith(truncated[-1]["text"])
+    assert [(r["codes"], r["line"]) for r in rejected["wrapped.json"]] == [(["J009"], 1)]
+    assert "index" not in rejected["wrapped.json"][0]
+
+
+def interrupted_then_resumed(data: Path, out: Path, args: list[str]) -> None:
+    """Start `vlprep cache`, Ctrl-C it after its first complete shard, then finish it with --resume."""
+    script = Path(sys.executable).with_name("vlprep")
+    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
+    child = subprocess.Popen([*launcher, "cache", str(data), "--out", str(out), *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    journal = out.parent / f".{out.name}.vlprep-partial" / "journal.jsonl"
+    try:
+        deadline = time.monotonic() + 240
+        while child.poll() is None and time.monotonic() < deadline:
+            if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, f"the build ended before it could be interrupted:\n{child.stderr.read()}"
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, stderr
+    done = json.loads(journal.read_text().splitlines()[-1])["position"][1]
+    assert 0 < done < RESUME_RECORDS
+    resumed = cache(data, "--out", out, *args, "--resume")
+    assert resumed.exit_code == 1, resumed.output
+
+
+RESUME_RECORDS = 1400
+
+
+@pytest.mark.slow
+def test_gzipped_array_resumes_and_splits_like_the_same_jsonl(tmp_path: Path, embedded_processor: Any) -> None:
+    """A gzip-compressed pretty-printed array, interrupted and resumed, gives the cache of an uninterrupted build, and
+    its val split (a hash of the record's number) is that of the same records as JSONL."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "images").symlink_to(FIXTURES / "images", target_is_directory=True)
+    base = [json.loads(line) for line in REFERENCE.read_text().splitlines()]
+    records = [{**base[number % len(base)], "id": f"r{number}"} for number in range(RESUME_RECORDS)]
+    array = folder / "data.json.gz"
+    array.write_bytes(gzip.compress(json.dumps(records, indent=2).encode(), mtime=0))
+    jsonl = folder / "data.jsonl"
+    jsonl.write_text("".join(json.dumps(record) + "\n" for record in records))
+    args = ["--workers", "1", "--verify", "0", "--shard-lines", "100", "--val-ratio", "0.3", "-q"]
+    interrupted_then_resumed(array, tmp_path / "resumed", args)
+    assert cache(array, "--out", tmp_path / "whole", *args).exit_code == 1
+    assert cache(jsonl, "--out", tmp_path / "jsonl", *args).exit_code == 1
+    resumed, whole, reference = (split_rows(tmp_path / name) for name in ("resumed", "whole", "jsonl"))
+    assert resumed == whole
+    assert rejects(tmp_path / "resumed") == rejects(tmp_path / "whole")
+    assert json.loads((tmp_path / "resumed" / "manifest.json").read_text())["counts"]["input_lines"] == RESUME_RECORDS
+    for split in ("train", "val"):
+        assert whole[split], split
+        assert [row["vlprep_index"] for row in whole[split]] == [row["vlprep_line"] - 1 for row in reference[split]]
+        assert [without(row, PROVENANCE) for row in whole[split]] == [without(r, PROVENANCE) for r in reference[split]]
