@@ -8,6 +8,7 @@ the reference the other forms must match, positions aside.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import random
@@ -23,9 +24,13 @@ import datasets
 import jsonschema
 import pytest
 import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vlprep.cli import app
+from vlprep.json_array import ArraySplitter
+from vlprep.reader import count_lines
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCHEMAS = FIXTURES.parent / "schemas"
@@ -327,3 +332,64 @@ def test_gzipped_array_resumes_and_splits_like_the_same_jsonl(tmp_path: Path, em
         assert whole[split], split
         assert [row["vlprep_index"] for row in whole[split]] == [row["vlprep_line"] - 1 for row in reference[split]]
         assert [without(row, PROVENANCE) for row in whole[split]] == [without(r, PROVENANCE) for r in reference[split]]
+
+
+# --- the splitter's properties (hypothesis): any valid array, any layout, any read size; any damage -------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+LAYOUTS = st.sampled_from([None, 0, 1, 2, 4, "\t"])
+
+
+def split(data: bytes, max_bytes: int = 1 << 20, read_bytes: int = 1 << 20) -> list[Any]:
+    return list(ArraySplitter(io.BufferedReader(io.BytesIO(data)), max_bytes, read_bytes).spans())
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(elements=st.lists(JSON_VALUES, max_size=6), indent=LAYOUTS, ascii_only=st.booleans(),
+       read_bytes=st.integers(1, 64))
+def test_splitter_cuts_any_valid_array_into_its_elements(elements: list[Any], indent: Any, ascii_only: bool,
+                                                         read_bytes: int) -> None:
+    data = json.dumps(elements, indent=indent, ensure_ascii=ascii_only).encode()
+    spans = split(data, read_bytes=read_bytes)
+    assert [(span.index, span.problem) for span in spans] == [(index, None) for index in range(len(elements))]
+    assert [json.loads(span.data) for span in spans] == elements
+    offset = 0
+    for span in spans:  # each span is the file's own bytes, on the line it says
+        at = data.index(span.data, offset)
+        assert span.line == data.count(b"\n", 0, at) + 1
+        offset = at + len(span.data)
+    small = split(data, max_bytes=32, read_bytes=read_bytes)  # over-long elements: scanned, not kept, same cuts
+    assert [(span.line, span.index, span.size) for span in small] == [(span.line, span.index, span.size)
+                                                                      for span in spans]
+    assert all(span.data is None and span.problem[0] == "J006" for span in small if span.size > 32)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(elements=st.lists(JSON_VALUES, min_size=1, max_size=5), indent=LAYOUTS, data=st.data())
+def test_damaged_arrays_never_crash_and_every_unit_is_counted_once(elements: list[Any], indent: Any, data: Any,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    raw = bytearray(json.dumps(elements, indent=indent).encode())
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(1, len(raw)))
+        if data.draw(st.booleans()):
+            del raw[position:position + data.draw(st.integers(1, 8))]
+        else:
+            raw[position:position] = data.draw(st.sampled_from([b"{", b"}", b"[", b"]", b",", b'"', b"\\", b"\n",
+                                                                b"x", b"\xff", b"  {\n"]))
+    raw = bytes(raw)
+    units = split(raw)
+    cuts = [(unit.line, unit.index, unit.size) for unit in units]
+    assert [(unit.line, unit.index, unit.size) for unit in split(raw, max_bytes=32, read_bytes=3)] == cuts
+    indexes = [u.index for u in units if u.index is not None]
+    assert indexes == list(range(len(indexes)))
+    assert [u.line for u in units] == sorted(u.line for u in units)
+    path = tmp_path_factory.mktemp("damaged") / "data.json"
+    path.write_bytes(raw)
+    result = runner.invoke(app, ["lint", str(path), "--format", "json", "-q", "--workers", "1"])
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
+    report = json.loads(result.stdout)
+    assert report["summary"]["records"] == len(units) == count_lines(path, 64 << 20)

@@ -13,12 +13,15 @@ Recovery ("resynchronizing"):
 - a raw newline inside a string (never valid JSON) ends the string there, so an unterminated string swallows one line
   at most;
 - in a pretty-printed array (elements opening on their own line, their content indented deeper), a closing bracket at
-  the elements' indentation ends the element and an opening bracket at that indentation starts the next one, whatever
-  the depth count says, so an element with a missing or extra bracket costs that element only;
+  the elements' indentation ends the element, an opening bracket at that indentation starts the next one, and no other
+  closing bracket ends it, whatever the depth count says, so an element with a missing or extra bracket costs that
+  element only;
 - anything else unbalanced runs to the end of the file and is reported as the array cut short there.
 
 Memory stays flat: an element over `max_bytes` is scanned to its end without being kept (`data=None`); a stretch of
-whitespace, or the text after the array, is read block by block.
+whitespace, or the text after the array, is read block by block. The cuts do not depend on `max_bytes` or the read size
+(for `max_bytes` of 32 or more: the element's first line break and the next line's indentation are read before its
+bytes are let go), so counting the units and reading them agree.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ _STRUCTURE = re.compile(rb'[{}\[\]",]')
 _STRING_BODY = re.compile(rb'[^"\\\n]*(?:\\[^\n][^"\\\n]*)*')  # the rest of a string after its opening quote
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
 _BODY_INDENT = re.compile(rb"[{\[][ \t]*\r?\n([ \t]*)")
-_GAP_TAIL = 256  # blank bytes kept before an element when a long gap is skipped: enough to see its indentation
+_LOOKBEHIND = 256  # bytes before the scan position kept (and looked at) to tell what precedes a bracket on its line
 _TRAILING_PREVIEW = 4096
 _QUOTE, _BACKSLASH, _OPENERS, _CLOSERS = 0x22, 0x5C, (0x7B, 0x5B), (0x7D, 0x5D)
 
@@ -63,9 +66,10 @@ class ArraySplitter:
     """`spans()` yields the array's elements (and any stretch that is no element) from a stream whose first non-blank
     byte is the array's `[`."""
 
-    def __init__(self, stream: BinaryIO, max_bytes: int) -> None:
+    def __init__(self, stream: BinaryIO, max_bytes: int, read_bytes: int = READ_BYTES) -> None:
         self._stream = stream
         self._max_bytes = max_bytes
+        self._read_bytes = read_bytes
         self._buf = bytearray()
         self._base = 0  # absolute offset of self._buf[0]
         self._line = 1  # line number at buffer position self._counted
@@ -73,7 +77,7 @@ class ArraySplitter:
 
     # --- the buffer --------------------------------------------------------------------------------------------
     def _fill(self) -> bool:
-        block = self._stream.read(READ_BYTES)
+        block = self._stream.read(self._read_bytes)
         self._buf += block
         return bool(block)
 
@@ -92,11 +96,11 @@ class ArraySplitter:
 
     def _next_non_space(self, position: int) -> int | None:
         """Discard the buffer before `position`, then find the next non-blank byte (None at the end of the input).
-        The blanks before it stay in the buffer (the last _GAP_TAIL of a long run), so its indentation can be seen."""
+        The blanks before it stay in the buffer (the last _LOOKBEHIND of a long run), so its indentation can be seen."""
         self._discard(position)
         position = 0
         while (found := _NON_SPACE.search(self._buf, position)) is None:
-            self._discard(max(0, len(self._buf) - _GAP_TAIL))
+            self._discard(max(0, len(self._buf) - _LOOKBEHIND))
             position = len(self._buf)
             if not self._fill():
                 return None
@@ -170,7 +174,7 @@ class ArraySplitter:
         index = records_before if is_element else None
         gap = self._buf[:start]
         newline = gap.rfind(b"\n")
-        indent = bytes(gap[newline + 1:]) if newline >= 0 else None
+        indent = bytes(gap[newline + 1:]) if newline >= 0 and len(gap) - newline < _LOOKBEHIND else None
         self._discard(start)
         element = _Element(0, self._line_at(0), indent)
         end, resynced = self._scan(element)
@@ -223,10 +227,13 @@ class ArraySplitter:
                     return at - len(element.indent or b"") - 1, True  # the next element opens here
                 depth += 1
             elif byte in _CLOSERS:
-                if depth == 0:
-                    return at, False
-                if depth > 1 and self._at_element_indent(element, at):
+                if depth == 0:  # ends a value that is not bracketed; a stray closing bracket is a value of its own
+                    return (at + 1 if at == element.start else at), False
+                at_indent = self._at_element_indent(element, at)
+                if depth > 1 and at_indent:
                     depth = 1  # the closing bracket at the elements' indentation ends this element
+                elif depth == 1 and not at_indent and element.body_indent is not None and self._opens_line(at):
+                    continue  # a pretty-printed element closes at its own indentation only: this bracket is extra
                 depth -= 1
                 if depth == 0:
                     return at + 1, False
@@ -240,7 +247,7 @@ class ArraySplitter:
             self._learn_body_indent(element)
             element.dropped_at = self._base + element.start
         if element.dropped_at >= 0:
-            keep = max(0, position - len(element.indent or b"") - 1)
+            keep = max(0, position - _LOOKBEHIND)
             self._discard(keep)
             position -= keep
         return position if self._fill() else None
@@ -255,6 +262,11 @@ class ArraySplitter:
         body = bytes(found.group(1)) if found else b""
         if len(body) > len(element.indent) and body.startswith(element.indent):
             element.body_indent = body
+
+    def _opens_line(self, at: int) -> bool:
+        """Whether only blanks precede the byte at `at` on its line (looking back _LOOKBEHIND bytes at most)."""
+        newline = self._buf.rfind(b"\n", max(0, at - _LOOKBEHIND), at)
+        return newline >= 0 and not self._buf[newline + 1:at].strip()
 
     def _at_element_indent(self, element: _Element, at: int) -> bool:
         """Whether the bracket at `at` is the first thing on its line, at the indentation the elements open at, in a

@@ -33,6 +33,7 @@ BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 20
 _HEAD_BYTES = 1 << 16
 _WRAPPER = re.compile(rb'\s*\{\s*"((?:[^"\\]|\\.){1,200})"\s*:\s*\[\s*\{')
+_CONVERSATION_KEY = re.compile(r'"(?:messages|conversations)"\s*:')
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def _units(source: Source, path: Path, max_line_bytes: int, skip: int) -> Iterat
 
 
 def _wrapper_key(head: bytes) -> str | None:
-    """The key of `{"KEY": [{...` when the input is one object wrapping an array of objects, not a JSONL record: the
-    key is none a record has, and the first line is not a whole JSON value (or it is the only line)."""
+    """The key of `{"KEY": [{...` when the input is one object wrapping an array of records, not a JSONL record: the
+    key is none a record has, the array's first element has a conversation, and the first line is not a whole JSON
+    value (or it is the only line)."""
     found = _WRAPPER.match(head)
     if found is None:
         return None
@@ -81,7 +83,7 @@ def _wrapper_key(head: bytes) -> str | None:
         key = json.loads(b'"' + found.group(1) + b'"')
     except ValueError:
         return None
-    if key in KNOWN_KEYS:
+    if key in KNOWN_KEYS or not _starts_with_a_record(head, found.end() - 1):
         return None
     newline = head.find(b"\n")
     if newline >= 0 and head[newline:].strip():
@@ -91,6 +93,17 @@ def _wrapper_key(head: bytes) -> str | None:
         except ValueError:
             pass
     return key
+
+
+def _starts_with_a_record(head: bytes, start: int) -> bool:
+    """Whether the object at `start` has a `messages` or `conversations` key (looked for in its text when the object
+    goes on beyond the head)."""
+    text = head[start:].decode("utf-8", errors="replace")
+    try:
+        element, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return _CONVERSATION_KEY.search(text) is not None
+    return isinstance(element, dict) and ("messages" in element or "conversations" in element)
 
 
 def _wrapped_message(key: str, path: Path) -> str:
