@@ -270,7 +270,8 @@ def test_cache_of_every_form_equals_the_jsonl_cache(tmp_path: Path, embedded_pro
         row["vlprep_line"] - 1 for row in reference_rows if row["vlprep_line"] != 3]
     assert [row["vlprep_line"] for row in rows["array_malformed.json"]] == [
         braces[row["vlprep_index"]] for row in rows["array_malformed.json"]]
-    assert [(r["codes"], r["index"], r["line"]) for r in rejected["array_malformed.json"]][0] == (["J001"], 2, braces[2])
+    first_reject = rejected["array_malformed.json"][0]
+    assert (first_reject["codes"], first_reject["index"], first_reject["line"]) == (["J001"], 2, braces[2])
     truncated = rejected["array_truncated.json"]
     assert (truncated[-1]["codes"], truncated[-1]["index"]) == (["J008"], 4)
     assert truncated[-1]["text"] and (FIXTURES / "array_truncated.json").read_text().endswith(truncated[-1]["text"])

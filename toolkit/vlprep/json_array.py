@@ -121,8 +121,9 @@ class ArraySplitter:
             byte = self._buf[position]
             if byte == 0x5D:  # ]
                 if after_comma:
+                    last = f" (#{index - 1})" if index else ""
                     yield Span(self._line_at(position), None, b",]", 2,
-                               ("J001", f"invalid JSON: a comma after the last element (#{index - 1}) before ']'"))
+                               ("J001", f"invalid JSON: a comma after the last element{last} before ']'"))
                 yield from self._after_array(position + 1)
                 return
             if byte == 0x2C:  # ,
@@ -189,8 +190,8 @@ class ArraySplitter:
                         ("J008", message)), None, False
         size = self._base + end - first
         if not kept or size > self._max_bytes:
-            return Span(element.line, index, None, size,
-                        ("J006", f"element is {size:,} bytes, over the --max-line-bytes limit; not parsed")), end, resynced
+            problem = ("J006", f"element is {size:,} bytes, over the --max-line-bytes limit; not parsed")
+            return Span(element.line, index, None, size, problem), end, resynced
         return Span(element.line, index, bytes(self._buf[element.start:end]).rstrip(), size), end, resynced
 
     def _scan(self, element: _Element) -> tuple[int | None, bool]:

@@ -56,7 +56,8 @@ class Tally:
     records: int = 0
     records_with_errors: int = 0
     files: list[FileTally] = field(default_factory=list)
-    _seen: dict[int, int] = field(default_factory=dict)  # fingerprint -> file index << 80 | (array index+1) << 40 | line
+    # fingerprint -> file index << 80 | (array index + 1, or 0 for JSONL) << 40 | line
+    _seen: dict[int, int] = field(default_factory=dict)
 
     def observe(self, result: RecordResult) -> list[Diagnostic]:
         if not self.files or self.files[-1].path != result.file:

@@ -122,7 +122,8 @@ def _array_units(stream: BinaryIO, max_line_bytes: int, had_bom: bool) -> Iterat
 
 def _jsonl_units(stream: BinaryIO, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
     """Every line (1-based numbers), without its line terminator, after the first `skip` lines. A line longer than
-    `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in memory whole."""
+    `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in memory
+    whole."""
     number = 0
     while number < skip and _skip_rest_of_line(stream):
         number += 1

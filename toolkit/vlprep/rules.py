@@ -1,7 +1,8 @@
 """The rule catalog: every problem vlprep reports has a stable code, a name, a default severity and an explanation.
 
 Codes never change meaning once published (like ruff's): a new check gets a new code. The first letter says the family:
-J = the JSONL line or array element itself (and the file's JSON / compression framing), S = structure of the conversation, M = media tags, T = template injection,
+J = the JSONL line or array element itself (and the file's JSON / compression framing),
+S = structure of the conversation, M = media tags, T = template injection,
 I = images, D = duplicates, F = file-level, L = token length, W = worker/limits (the run itself).
 """
 
