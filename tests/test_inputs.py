@@ -237,17 +237,26 @@ def without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_cache_of_every_form_equals_the_jsonl_cache(tmp_path: Path, embedded_processor: Any) -> None:
-    """One `vlprep cache` with default options over every form at once: each form's rows and rejects are the JSONL
-    ones (positions aside) and every record of every input is accounted for."""
+    """One `vlprep cache FOLDER` with default options over every form at once: each form's rows and rejects are the
+    JSONL ones (positions aside) and every record of every input is accounted for."""
+    folder = tmp_path / "forms"
+    folder.mkdir()
+    (folder / "images").symlink_to(FIXTURES / "images", target_is_directory=True)
+    for name in CACHED_FORMS + BROKEN:
+        shutil.copy(FIXTURES / name, folder / name)
     out = tmp_path / "cache"
-    inputs = [FIXTURES / name for name in CACHED_FORMS + BROKEN]
-    result = cache(*inputs, "--out", out)
+    result = cache(folder, "--out", out)
     assert result.exit_code == 1, result.output
+    names = sorted(CACHED_FORMS + BROKEN)
+    assert f"reading its {len(names)} data file(s) in name order: {', '.join(names)}" in " ".join(result.stderr.split())
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [entry["lines"] for entry in manifest["inputs"]] == [RECORDS] * 6 + [5, 1]
+    lines = {"array_malformed.json": RECORDS, "array_truncated.json": 5, "wrapped.json": 1}
+    assert [(Path(entry["path"]).name, entry["lines"]) for entry in manifest["inputs"]] == [
+        (name, lines.get(name, RECORDS)) for name in names]
     counts = manifest["counts"]
     assert counts["identity_holds"] and counts["input_lines"] == RECORDS * 6 + 5 + 1
-    assert manifest["inputs"][3]["size"] == (FIXTURES / "llava.jsonl.gz").stat().st_size  # as stored
+    sizes = {Path(entry["path"]).name: entry["size"] for entry in manifest["inputs"]}
+    assert sizes["llava.jsonl.gz"] == (FIXTURES / "llava.jsonl.gz").stat().st_size  # as stored
     rows = by_source(split_rows(out)["train"], "vlprep_source")
     rejected = by_source(rejects(out), "file")
     reference_rows, reference_rejects = rows["llava.jsonl"], rejected["llava.jsonl"]
