@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test fuzz bench install clean
+.PHONY: demo test fuzz bench bench-array install clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/lint_bench.py
 	$(PY) bench/cache_bench.py
+
+# peak RSS reading a generated 1 GB JSON array (and a 100 MB one): SIZE_MB=100 for a quicker run
+bench-array: $(STAMP)
+	$(PY) bench/array_bench.py --size-mb $(or $(SIZE_MB),1024)
 
 clean:
 	rm -rf demo-out bench-out .pytest_cache

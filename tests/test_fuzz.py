@@ -397,6 +397,9 @@ def written(corpus: Corpus, parent: Path) -> Iterator[tuple[Path, int, list[str]
         (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
         (folder / "link.png").symlink_to(folder / "rgb.png")
         data = corpus.data(folder)
+        bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
+        if data[len(bom):].lstrip()[:1] == b"[":  # that would be a JSON array of records (tests/test_inputs.py)
+            data = bom + b"{}\n" + data[len(bom):]
         path = folder / "data.jsonl"
         path.write_bytes(data)
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

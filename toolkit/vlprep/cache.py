@@ -103,7 +103,7 @@ class BuildState:
     tally: Tally
     sample: Sample
     shards: int = 0
-    position: tuple[int, int] = (0, 0)  # (file index, lines of that file done)
+    position: tuple[int, int] = (0, 0)  # (file index, units of that file done: lines of JSONL, records of an array)
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     rejected: int = 0
     stats: dict[str, LengthStats] = field(default_factory=lambda: {name: LengthStats() for name in SPLITS})
@@ -116,11 +116,13 @@ class BuildState:
     vlprep_version: str | None = field(default_factory=vlprep_version)
 
 
-def in_val(seed: int, file_index: int, line: int, ratio: float) -> bool:
-    """Deterministic split: a hash of (seed, file position, line), independent of worker count and machine."""
+def in_val(seed: int, file_index: int, number: int, ratio: float) -> bool:
+    """Deterministic split: a hash of (seed, file position, the record's unit number), independent of worker count and
+    machine. The number is the line for JSONL and the 1-based record count for a JSON array, so an array and the same
+    records written as JSONL split alike."""
     if ratio <= 0:
         return False
-    digest = hashlib.blake2b(f"{seed}:{file_index}:{line}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{seed}:{file_index}:{number}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < ratio
 
 
@@ -181,9 +183,11 @@ def _same_file(handle: TextIO, path: Path) -> bool:
         return False
 
 
-def describe_inputs(files: list[Path], role: str) -> list[dict[str, Any]]:
+def describe_inputs(files: list[Path], role: str, max_line_bytes: int) -> list[dict[str, Any]]:
+    """Path, size and SHA-256 of each input as stored (compressed or not) and its `lines`: the records as the reader
+    yields them (JSONL lines; a JSON array's records, plus any stretch of it that is no record)."""
     return [{"path": str(file.resolve()), "role": role, "size": file.stat().st_size, "sha256": file_sha256(file),
-             "lines": count_lines(file)} for file in files]
+             "lines": count_lines(file, max_line_bytes)} for file in files]
 
 
 def request_key(request: CacheRequest, inputs: list[dict[str, Any]]) -> str:
@@ -224,7 +228,8 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
         facts = processor_facts(model_dir, request.trust_remote_code)
         counter = TokenCounter(counting_tokenizer(model_dir, request.trust_remote_code, facts), request.settings)
         say("reading the inputs (checksums, line counts)")
-        inputs = describe_inputs(request.train_files, "train") + describe_inputs(request.val_files, "val")
+        inputs = (describe_inputs(request.train_files, "train", request.max_line_bytes)
+                  + describe_inputs(request.val_files, "val", request.max_line_bytes))
         work = partial_dir(request.out)
         state = _start_or_resume(request, work, request_key(request, inputs), sum(entry["lines"] for entry in inputs))
         try:
@@ -324,7 +329,7 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
             state.rejects_by_code.update(shard.rejects.write(result))
             state.rejected += 1
         else:
-            is_val = file_index >= train_files or in_val(request.seed, file_index, result.line, request.val_ratio)
+            is_val = file_index >= train_files or in_val(request.seed, file_index, result.number, request.val_ratio)
             split = "val" if is_val else "train"
             shard.splits[split].write(cache_row(result, request.embed_images))
             state.rows[split] += 1
@@ -333,9 +338,9 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
                 state.probe.append(probe_entry(counter, result.file, result.line, result.record, result.images))
             _note_cached(request, state, result)
             if verifier is not None:
-                verifier.offer((first_line[file_index] + result.line - 1, result.file, result.line, result.record,
+                verifier.offer((first_line[file_index] + result.number - 1, result.file, result.line, result.record,
                                 result.images))
-        state.position = (file_index, result.line)
+        state.position = (file_index, result.number)
         shard.lines += 1
         if shard.lines >= request.shard_lines:
             shard.close()

@@ -23,6 +23,7 @@ from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
 from vlprep.lint import Tally, lint_results
 from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
+from vlprep.inputs import is_stdin
 from vlprep.progress import StatusLine, with_progress
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
@@ -92,11 +93,40 @@ def refuse_flag_values(files: list[Path]) -> None:
                               f"--embed-images take no value (write --fast, not --fast {file})")
 
 
-def check_inputs(files: list[Path]) -> list[Path]:
+DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst")
+_LISTED_NAMES = 10
+
+
+def check_inputs(files: list[Path], command: str) -> list[Path]:
+    """The input files: each file as given, `-` for stdin (lint only), a folder for its data files (sorted by name and
+    listed on stderr)."""
+    inputs: list[Path] = []
     for file in files:
-        if not file.is_file():
-            raise usage_error(f"{file}: no such file")
-    return files
+        if is_stdin(file):
+            if command != "lint":
+                raise usage_error(f"-: vlprep {command} cannot read stdin: it reads each input twice (first to count its "
+                                  "records and fingerprint it for the manifest and --resume, then to cache it); save "
+                                  "the data to a file and pass its path")
+            if file in inputs:
+                raise usage_error("-: stdin given twice")
+            inputs.append(file)
+        elif file.is_dir():
+            found = sorted(path for path in file.iterdir() if path.is_file() and path.name.endswith(DATA_SUFFIXES))
+            if not found:
+                raise usage_error(f"{file}: a folder with no data files (vlprep reads "
+                                  f"{', '.join('*' + suffix for suffix in DATA_SUFFIXES)} in it, not in subfolders)")
+            names = ", ".join(path.name for path in found[:_LISTED_NAMES])
+            more = f" and {len(found) - _LISTED_NAMES} more" if len(found) > _LISTED_NAMES else ""
+            err.print(f"{file}: a folder; reading its {len(found)} data file(s) in name order: {names}{more}",
+                      highlight=False)
+            inputs.extend(found)
+        elif not file.is_file():
+            raise usage_error(f"{file}: no such file or folder")
+        elif not os.access(file, os.R_OK):
+            raise usage_error(f"{file}: not readable (permission denied)")
+        else:
+            inputs.append(file)
+    return inputs
 
 
 def active_rules(select: Optional[list[str]], ignore: Optional[list[str]]) -> frozenset[str]:
@@ -107,7 +137,9 @@ def active_rules(select: Optional[list[str]], ignore: Optional[list[str]]) -> fr
         raise usage_error(str(error)) from None
 
 
-Files = Annotated[list[Path], typer.Argument(help="JSONL files (one record per line).", show_default=False)]
+Files = Annotated[list[Path], typer.Argument(
+    help="Data files: JSONL, or a JSON array of records; gzip or zstd compressed or not (detected from the content). "
+         "A folder stands for its *.jsonl, *.json, *.jsonl.gz, *.jsonl.zst files.", show_default=False)]
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
@@ -198,7 +230,7 @@ def lint(
     Example: [bold]vlprep lint data.jsonl --max-length 4096 --format json > report.json[/]
     """
     refuse_flag_values(files)
-    files = check_inputs(files)
+    files = check_inputs(files, "lint")
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
@@ -208,7 +240,8 @@ def lint(
         from vlprep.tokens import TokenCounter
 
         counter = TokenCounter(load_counting_tokenizer(model, trust_remote_code), settings)
-    total = sum(count_lines(file) for file in files)
+    reads_stdin = any(is_stdin(file) for file in files)  # read once, as it comes: no total for the progress bar
+    total = None if reads_stdin else sum(count_lines(file, max_line_bytes) for file in files)
     started = time.perf_counter()
     tally = Tally(active)
     writer = make_writer(output_format.value, show_all)
@@ -286,8 +319,8 @@ def cache(
     from vlprep.verify import VerificationError
 
     refuse_flag_values(files)
-    files = check_inputs(files)
-    val_files = check_inputs(val or [])
+    files = check_inputs(files, "cache")
+    val_files = check_inputs(val or [], "cache")
     if val_files and val_ratio:
         raise usage_error("give --val FILE or --val-ratio, not both")
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)

@@ -15,13 +15,18 @@ class Diagnostic:
     message: str
     file: str = ""
     column: int | None = None  # 1-based, where the rule knows it (J001)
+    index: int | None = None  # the record's index in a JSON array; None for a JSONL line
 
     @property
     def severity(self) -> Severity:
         return RULES[self.code].severity
 
+    @property
+    def where(self) -> str:
+        return position(self.file, self.line, self.index)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "name": RULES[self.code].name,
             "severity": self.severity.value,
@@ -30,6 +35,14 @@ class Diagnostic:
             "message": self.message,
             **({"column": self.column} if self.column is not None else {}),
         }
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+def position(file: str, line: int, index: int | None = None) -> str:
+    """How a record's position is printed: `file:LINE`, plus ` [#INDEX]` for an element of a JSON array."""
+    return f"{file}:{line}" if index is None else f"{file}:{line} [#{index}]"
 
 
 @dataclass(frozen=True)
@@ -45,11 +58,14 @@ class ImageInfo:
 
 @dataclass
 class RecordResult:
-    """The outcome for one input line. `record` is the canonical form, kept only when it is to be cached."""
+    """The outcome for one input unit (a JSONL line, an array element). `record` is the canonical form, kept only when
+    it is to be cached."""
 
     file: str
     line: int
     text: str
+    number: int  # 1-based position among the file's units (reader.RawLine.number)
+    index: int | None = None  # index in a JSON array
     input_format: str | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys

@@ -23,7 +23,7 @@ from typing import Any
 
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
-from vlprep.reader import RawLine, iter_raw_lines
+from vlprep.reader import RawLine, iter_records
 from vlprep.watchdog import Watchdog, new_marker_dir, read_marker
 
 Chunk = tuple[str, list[RawLine]]
@@ -66,7 +66,7 @@ def _chunks(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> I
     for index, file in enumerate(files[first_file:], start=first_file):
         lines: list[RawLine] = []
         size = 0
-        for raw in iter_raw_lines(file, max_line_bytes, skip_lines if index == first_file else 0):
+        for raw in iter_records(file, max_line_bytes, skip_lines if index == first_file else 0):
             lines.append(raw)
             size += raw.size
             if len(lines) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
@@ -78,7 +78,8 @@ def _chunks(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> I
 
 def run(files: list[Path], options: PipelineOptions, workers: int, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
         counter_factory: Callable[[], Any] | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
-    """Yield one RecordResult per input line, in input order, from `start` = (file index, lines of it to skip)."""
+    """Yield one RecordResult per input unit (reader.RawLine), in input order, from `start` = (file index, units of it
+    to skip)."""
     chunks = _chunks(files, max_line_bytes, start)
     marker_dir = new_marker_dir()
     try:
@@ -140,17 +141,19 @@ class _PoolRunner:
                 return self._pool.submit(_run_chunk, (name, [raw])).result()
             except BrokenProcessPool:
                 self._restart()
-                marker = read_marker(self._marker_dir, name, raw.line)
+                marker = read_marker(self._marker_dir, name, raw.number)
                 if marker is not None:
                     return [self._blamed(name, raw, Diagnostic(
                         "I014", raw.line, f"image {marker['image']} took longer than --image-timeout "
-                                          f"{marker['timeout_s']} s to check", name))]
+                                          f"{marker['timeout_s']} s to check", name, index=raw.index))]
         return [self._blamed(name, raw, Diagnostic("W001", raw.line, "the worker process died while checking this "
-                                                                     "record, twice (crash or out-of-memory kill)", name))]
+                                                                     "record, twice (crash or out-of-memory kill)",
+                                                   name, index=raw.index))]
 
     @staticmethod
     def _blamed(name: str, raw: RawLine, diagnostic: Diagnostic) -> RecordResult:
-        return RecordResult(file=name, line=raw.line, text=_raw_text(raw), diagnostics=[diagnostic])
+        return RecordResult(file=name, line=raw.line, text=_raw_text(raw), number=raw.number, index=raw.index,
+                            diagnostics=[diagnostic])
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

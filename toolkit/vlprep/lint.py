@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from vlprep.diagnostics import Diagnostic, RecordResult
+from vlprep.diagnostics import Diagnostic, RecordResult, position
 from vlprep.normalize import FORMAT_FAMILY
 from vlprep.rules import RULES, Severity
 
@@ -56,7 +56,8 @@ class Tally:
     records: int = 0
     records_with_errors: int = 0
     files: list[FileTally] = field(default_factory=list)
-    _seen: dict[int, int] = field(default_factory=dict)  # fingerprint -> file index << 40 | line
+    # fingerprint -> file index << 80 | (array index + 1, or 0 for JSONL) << 40 | line
+    _seen: dict[int, int] = field(default_factory=dict)
 
     def observe(self, result: RecordResult) -> list[Diagnostic]:
         if not self.files or self.files[-1].path != result.file:
@@ -64,11 +65,15 @@ class Tally:
         self.files[-1].observe(result)
         self.records += 1
         if result.fingerprint is not None:
-            here = (len(self.files) - 1) << 40 | result.line
+            index = 0 if result.index is None else result.index + 1
+            here = (len(self.files) - 1) << 80 | index << 40 | result.line
             first = self._seen.setdefault(result.fingerprint, here)
             if first != here:
-                where = f"{self.files[first >> 40].path}:{first & ((1 << 40) - 1)}"
-                result.diagnostics.append(Diagnostic("D001", result.line, f"identical to {where}", result.file))
+                mask = (1 << 40) - 1
+                first_index = (first >> 40 & mask) - 1
+                where = position(self.files[first >> 80].path, first & mask, None if first_index < 0 else first_index)
+                result.diagnostics.append(Diagnostic("D001", result.line, f"identical to {where}", result.file,
+                                                     index=result.index))
         active = [d for d in result.diagnostics if d.code in self.active]
         self.counts.update(d.code for d in active)
         if any(d.severity is Severity.ERROR for d in active):

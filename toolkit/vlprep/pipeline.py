@@ -59,11 +59,16 @@ class ImageCache:
 def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: ImageCache, counter: Any = None
                  ) -> RecordResult:
     name = str(file)
-    result = RecordResult(file=name, line=raw.line, text="")
+    result = RecordResult(file=name, line=raw.line, text="", number=raw.number, index=raw.index)
 
     def report(code: str, message: str, column: int | None = None) -> None:
-        result.diagnostics.append(Diagnostic(code, raw.line, message, name, column))
+        result.diagnostics.append(Diagnostic(code, raw.line, message, name, column=column, index=raw.index))
 
+    if raw.problem is not None:  # found by the reader (a truncated array, text after it, ...): nothing to parse
+        report(*raw.problem)
+        if options.keep_records and raw.data is not None:
+            result.text = raw.data.decode("utf-8", errors="replace")
+        return result
     if raw.data is None:
         report("J006", f"line is {raw.size:,} bytes, over the --max-line-bytes limit; not parsed")
         return result
@@ -80,7 +85,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     if not text.strip():
         report("J005", "blank line")
         return result
-    obj = _parse(text, options.max_depth, report)
+    obj = _parse(text, raw.line, options.max_depth, report)
     if obj is None:
         return result
     try:
@@ -133,11 +138,12 @@ def _fitting_hint(result: RecordResult, settings: Any, max_length: int) -> str:
     return f"--image-max-tokens {limit} (or less) would make it fit"
 
 
-def _parse(text: str, max_depth: int, report: Any) -> dict[str, Any] | None:
+def _parse(text: str, first_line: int, max_depth: int, report: Any) -> dict[str, Any] | None:
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as error:
-        report("J001", f"invalid JSON: {error.msg} at column {error.colno}", error.colno)
+    except json.JSONDecodeError as error:  # a JSON array's element may span lines: name the file's line then
+        where = f"line {first_line + error.lineno - 1}, column" if error.lineno > 1 else "column"
+        report("J001", f"invalid JSON: {error.msg} at {where} {error.colno}", error.colno)
         return None
     except RecursionError:
         report("J007", f"JSON nests deeper than Python's parser allows (limit {max_depth})")
@@ -170,7 +176,7 @@ def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, ima
         report("L002", f"{len(refs)} images > --max-images {options.max_images}; images not checked")
         return
     for index, ref in enumerate(refs):
-        checked = images.check(ref, base_dir, options, (result.file, result.line))
+        checked = images.check(ref, base_dir, options, (result.file, result.number))
         for code, message in checked.problems:
             report(code, f"images[{index}]: {message}")
         if checked.info is not None:

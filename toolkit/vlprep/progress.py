@@ -21,9 +21,10 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} rec/s" if speed else "- rec/s", style="progress.data.speed")
 
 
-def with_progress(items: Iterable[T], total: int, description: str, enabled: bool = True, completed: int = 0
+def with_progress(items: Iterable[T], total: int | None, description: str, enabled: bool = True, completed: int = 0
                   ) -> Iterator[T]:
-    """Yield `items` unchanged while a progress bar on stderr counts them (after `completed`) against `total`."""
+    """Yield `items` unchanged while a progress bar on stderr counts them (after `completed`) against `total` (None:
+    unknown, e.g. stdin)."""
     if not enabled:
         yield from items
         return

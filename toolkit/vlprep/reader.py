@@ -1,64 +1,188 @@
-"""Read: stream a JSONL file as numbered raw lines, never holding the whole file (or an over-long line) in memory."""
+"""Read: stream an input's records as numbered raw units, never holding the whole input (or an over-long record) in
+memory.
+
+An input is a file or stdin (`-`), plain or gzip/zstd-compressed (vlprep.inputs: recognized by magic bytes, decompressed
+while streaming). Its content, not its name, decides how it is split:
+- first non-blank byte `[`: a JSON array of records, split element by element (vlprep.json_array);
+- a top-level object whose first key (not one a record has) holds an array of objects (`{"data": [...]}`): the records
+  wrapped in an object; reported as such (J009) with the fix, and not read further;
+- anything else: JSONL, one record per line.
+
+Each unit is a RawLine: the line it starts on, its bytes, its `number` (1-based, among the input's units: the line
+number for JSONL; for an array its records, plus any stretch that is no record, such as text after the array) and, for
+array elements, its index in the array. `count_lines` counts units exactly as `iter_records` yields them, so
+`train + val + rejected = input records` holds for every kind of input.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
+
+from vlprep.inputs import READ_ERRORS, Source, is_stdin, open_input
+from vlprep.json_array import ArraySplitter
+from vlprep.normalize import KNOWN_KEYS
 
 BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 20
+_HEAD_BYTES = 1 << 16
+_WRAPPER = re.compile(rb'\s*\{\s*"((?:[^"\\]|\\.){1,200})"\s*:\s*\[\s*\{')
+_CONVERSATION_KEY = re.compile(r'"(?:messages|conversations)"\s*:')
 
 
 @dataclass(frozen=True)
 class RawLine:
-    line: int
-    data: bytes | None  # None when the line was over the size limit (its bytes were skipped, not read into memory)
+    line: int  # the line the unit starts on (an array element: the line of its opening brace)
+    data: bytes | None  # None when the unit was over the size limit (its bytes were skipped, not read into memory)
+    number: int  # 1-based position among the input's units (== line for JSONL)
     had_bom: bool = False
     size: int = 0
+    index: int | None = None  # its index in a JSON array (0-based); None for JSONL lines
+    problem: tuple[str, str] | None = None  # (rule code, message) found while reading: reported instead of parsing
 
 
-def iter_raw_lines(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
-    """Yield every line of `path` (1-based numbers), without its line terminator, after the first `skip` lines.
-
-    A line longer than `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in
-    memory whole.
-    """
-    with open(path, "rb") as handle:
-        number = 0
-        while number < skip and _skip_rest_of_line(handle):
-            number += 1
-        while True:
-            chunk = handle.readline(max_line_bytes + 1)
-            if not chunk:
-                return
-            number += 1
-            if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
-                size = len(chunk) + _skip_rest_of_line(handle)
-                yield RawLine(number, None, size=size)
-                continue
-            data = chunk.rstrip(b"\r\n")
-            had_bom = number == 1 and data.startswith(BOM)
-            if had_bom:
-                data = data[len(BOM):]
-            yield RawLine(number, data, had_bom=had_bom, size=len(chunk))
+def iter_records(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
+    """Yield every unit of the input after the first `skip` (see the module docstring)."""
+    with open_input(path) as source:
+        yield from _until_read_error(_units(source, path, max_line_bytes, skip), source)
 
 
-def _skip_rest_of_line(handle) -> int:  # type: ignore[no-untyped-def]
+def _head(stream: BinaryIO) -> tuple[bytes, bool]:
+    """The first bytes of the stream (without consuming them), after a byte-order mark, and whether there was one."""
+    head = stream.peek(_HEAD_BYTES)  # type: ignore[attr-defined]
+    return (head[len(BOM):], True) if head.startswith(BOM) else (head, False)
+
+
+def _units(source: Source, path: Path, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
+    stream = source.stream
+    head, had_bom = _head(stream)
+    if head.lstrip()[:1] == b"[":
+        stream.read(len(BOM) if had_bom else 0)
+        yield from islice(_array_units(stream, max_line_bytes, had_bom), skip, None)
+    elif (key := _wrapper_key(head)) is not None:
+        if skip == 0:
+            yield RawLine(1, None, 1, had_bom=had_bom, problem=("J009", _wrapped_message(key, path)))
+    else:
+        yield from _jsonl_units(stream, max_line_bytes, skip)
+
+
+def _wrapper_key(head: bytes) -> str | None:
+    """The key of `{"KEY": [{...` when the input is one object wrapping an array of records, not a JSONL record: the
+    key is none a record has, the array's first element has a conversation, and the first line is not a whole JSON
+    value (or it is the only line)."""
+    found = _WRAPPER.match(head)
+    if found is None:
+        return None
+    try:
+        key = json.loads(b'"' + found.group(1) + b'"')
+    except ValueError:
+        return None
+    if key in KNOWN_KEYS or not _starts_with_a_record(head, found.end() - 1):
+        return None
+    newline = head.find(b"\n")
+    if newline >= 0 and head[newline:].strip():
+        try:
+            json.loads(head[:newline])
+            return None  # a complete first line with more after it: JSONL
+        except ValueError:
+            pass
+    return key
+
+
+def _starts_with_a_record(head: bytes, start: int) -> bool:
+    """Whether the object at `start` has a `messages` or `conversations` key (looked for in its text when the object
+    goes on beyond the head)."""
+    text = head[start:].decode("utf-8", errors="replace")
+    try:
+        element, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return _CONVERSATION_KEY.search(text) is not None
+    return isinstance(element, dict) and ("messages" in element or "conversations" in element)
+
+
+def _wrapped_message(key: str, path: Path) -> str:
+    selector = f".{key}" if key.isidentifier() else f".{json.dumps(key)}"
+    file = shlex.quote(str(path))
+    return (f"the file is one JSON object whose {key!r} holds the records in an array; vlprep and ms-swift read a "
+            f"top-level array or JSONL: extract it, e.g. `jq {shlex.quote(selector)} {file} > records.json` "
+            f"(or `jq -c {shlex.quote(selector + '[]')} {file} > records.jsonl`)")
+
+
+def _array_units(stream: BinaryIO, max_line_bytes: int, had_bom: bool) -> Iterator[RawLine]:
+    for number, span in enumerate(ArraySplitter(stream, max_line_bytes).spans(), start=1):
+        yield RawLine(span.line, span.data, number, had_bom=had_bom and number == 1, size=span.size, index=span.index,
+                      problem=span.problem)
+
+
+def _jsonl_units(stream: BinaryIO, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
+    """Every line (1-based numbers), without its line terminator, after the first `skip` lines. A line longer than
+    `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in memory
+    whole."""
+    number = 0
+    while number < skip and _skip_rest_of_line(stream):
+        number += 1
+    while True:
+        chunk = stream.readline(max_line_bytes + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
+            size = len(chunk) + _skip_rest_of_line(stream)
+            yield RawLine(number, None, number, size=size)
+            continue
+        data = chunk.rstrip(b"\r\n")
+        had_bom = number == 1 and data.startswith(BOM)
+        if had_bom:
+            data = data[len(BOM):]
+        yield RawLine(number, data, number, had_bom=had_bom, size=len(chunk))
+
+
+def _skip_rest_of_line(stream: BinaryIO) -> int:
     skipped = 0
     while True:
-        chunk = handle.readline(_SKIP_CHUNK)
+        chunk = stream.readline(_SKIP_CHUNK)
         skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
             return skipped
 
 
-def count_lines(path: Path) -> int:
-    """Number of lines as iter_raw_lines counts them (a last line without a newline counts)."""
+def _until_read_error(units: Iterator[RawLine], source: Source) -> Iterator[RawLine]:
+    """A compressed stream (or stdin) can fail while it is read: the failure becomes the input's last unit (J011)."""
+    last: RawLine | None = None
+    try:
+        for last in units:
+            yield last
+    except READ_ERRORS as error:
+        what = f"the {source.compression} stream" if source.compression else "the input"
+        records = last.number if last else 0
+        line = last.line + 1 if last else 1
+        yield RawLine(line, None, records + 1, problem=(
+            "J011", f"{what} cannot be read past this point ({error or type(error).__name__}); "
+                    f"{records:,} record(s) before it were read"))
+
+
+def count_lines(path: Path, max_line_bytes: int) -> int:
+    """Number of units as iter_records yields them: lines of JSONL (a last line without a newline counts), records of
+    an array (plus any stretch that is no record). Reads the input: not for stdin."""
+    assert not is_stdin(path), "stdin can be read once only"
+    with open_input(path) as source:
+        if source.compression is None:
+            head, _ = _head(source.stream)
+            if head.lstrip()[:1] != b"[" and _wrapper_key(head) is None:
+                return _count_newlines(source.stream)
+    return sum(1 for _ in iter_records(path, max_line_bytes))
+
+
+def _count_newlines(stream: BinaryIO) -> int:
     lines = 0
     last = b"\n"
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 22):
-            lines += block.count(b"\n")
-            last = block[-1:]
+    while block := stream.read(1 << 22):
+        lines += block.count(b"\n")
+        last = block[-1:]
     return lines + (last != b"\n")

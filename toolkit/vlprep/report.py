@@ -71,7 +71,8 @@ class GithubWriter:
 
     def add(self, diagnostic: Diagnostic) -> None:
         level = self._LEVEL[diagnostic.severity.value]
-        message = diagnostic.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        message = diagnostic.message if diagnostic.index is None else f"[#{diagnostic.index}] {diagnostic.message}"
+        message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         title = f"{diagnostic.code} {RULES[diagnostic.code].name}"
         column = f",col={diagnostic.column}" if diagnostic.column is not None else ""
         self._out.write(f"::{level} file={diagnostic.file},line={diagnostic.line}{column},title={title}::{message}\n")
@@ -81,7 +82,8 @@ class GithubWriter:
 
 
 class TextWriter:
-    """A rich summary: counts per rule, then the first examples of each rule as `file:line: CODE message`."""
+    """A rich summary: counts per rule, then the first examples of each rule as `file:line: CODE message` (`file:line
+    [#index]: ...` for an element of a JSON array)."""
 
     def __init__(self, console: Console | None = None, show_all: bool = False) -> None:
         self._console = console or Console(soft_wrap=True)
@@ -114,7 +116,7 @@ class TextWriter:
         console.print(table)
         for code in sorted(self._examples):
             for diagnostic in self._examples[code]:
-                console.print(f"{escape(diagnostic.file)}:{diagnostic.line}: [bold]{code}[/] {escape(diagnostic.message)}",
+                console.print(f"{escape(diagnostic.where)}: [bold]{code}[/] {escape(diagnostic.message)}",
                               highlight=False)
             remaining = tally.counts[code] - len(self._examples[code])
             if remaining > 0:

@@ -1,7 +1,8 @@
 """The rule catalog: every problem vlprep reports has a stable code, a name, a default severity and an explanation.
 
 Codes never change meaning once published (like ruff's): a new check gets a new code. The first letter says the family:
-J = the JSONL line itself, S = structure of the conversation, M = media tags, T = template injection,
+J = the JSONL line or array element itself (and the file's JSON / compression framing),
+S = structure of the conversation, M = media tags, T = template injection,
 I = images, D = duplicates, F = file-level, L = token length, W = worker/limits (the run itself).
 """
 
@@ -38,8 +39,19 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("J003", "undecodable-bytes", _E, "The line is not valid UTF-8."),
     Rule("J004", "byte-order-mark", _W, "The file starts with a UTF-8 byte-order mark; most JSONL readers choke on it."),
     Rule("J005", "blank-line", _W, "Blank line: ms-swift skips it, other loaders fail on it."),
-    Rule("J006", "line-too-long", _E, "The line exceeds --max-line-bytes and was not parsed."),
+    Rule("J006", "line-too-long", _E, "The line (or JSON array element) exceeds --max-line-bytes and was not parsed."),
     Rule("J007", "too-deeply-nested", _E, "The JSON nests deeper than the limit."),
+    Rule("J008", "truncated-array", _E,
+         "The JSON array is cut short: the file ends inside an element or before the closing ']' (where it stopped and "
+         "the records before it are named)."),
+    Rule("J009", "wrapped-records", _E,
+         'The file is one JSON object holding the records in an array (`{"data": [...]}`); vlprep and ms-swift read a '
+         "top-level array or JSONL: the fix (a jq command) is given. The file is not read further."),
+    Rule("J010", "data-after-array", _E,
+         "Text after the JSON array's closing ']' (e.g. two files concatenated): JSON loaders refuse the whole file."),
+    Rule("J011", "unreadable-stream", _E,
+         "The gzip/zstd stream is corrupt or cut short (or the input cannot be read) past this point; the records "
+         "before it were read."),
     # --- structure ---
     Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
     Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),

@@ -2,8 +2,9 @@
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
 Columns: `messages`, `images`, `lengths` (what ms-swift reads) and vlprep's provenance and verified counts
-(`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size, mtime
-and BLAKE2b digest when cached, so training can tell a changed image from a touched one: vlprep.image_staleness).
+(`vlprep_source`, `vlprep_line`, `vlprep_index`: the input file, the line the record starts on and, for an element
+of a JSON array, its index (null for JSONL); `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size,
+mtime and BLAKE2b digest when cached, so training can tell a changed image from a touched one: vlprep.image_staleness).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def cache_features(embed_images: bool) -> Features:
         "lengths": Value("int64"),
         "vlprep_source": Value("string"),
         "vlprep_line": Value("int64"),
+        "vlprep_index": Value("int64"),  # null for JSONL
         "vlprep_image_grid_thw": List(List(Value("int64"))),
         "vlprep_image_tokens": Value("int64"),
         "vlprep_image_size": List(Value("int64")),  # bytes on disk when cached (-1: no file)
@@ -61,6 +63,7 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
         "lengths": result.counted.length,
         "vlprep_source": result.file,
         "vlprep_line": result.line,
+        "vlprep_index": result.index,
         "vlprep_image_grid_thw": [list(grid) for grid in result.counted.grids],
         "vlprep_image_tokens": result.counted.image_tokens,
         "vlprep_image_size": sizes,
@@ -112,7 +115,8 @@ def concatenate_files(parts: list[Path], target: Path) -> None:
 
 
 class RejectsWriter:
-    """`rejects.jsonl`: one line per rejected input line, with its rule codes, messages and original text."""
+    """`rejects.jsonl`: one line per rejected input unit (a JSONL line, an array element or a stretch of an array's file
+    that is no element), with its rule codes, messages and original text; `index` for an element of a JSON array."""
 
     def __init__(self, path: Path) -> None:
         self._handle = open(path, "w", encoding="utf-8")
@@ -124,6 +128,7 @@ class RejectsWriter:
         entry = {
             "file": result.file,
             "line": result.line,
+            **({} if result.index is None else {"index": result.index}),
             "codes": sorted({d.code for d in errors}),
             "message": "; ".join(d.message for d in errors) or "no record on this line",
             "text": result.text,
