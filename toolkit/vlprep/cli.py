@@ -332,3 +332,121 @@ def rules(
 
 def main() -> None:
     app()
+
+
+# ---- stats, show, report: what training will get (vlprep.stats, vlprep.packing, vlprep.show, vlprep.report_html) ----
+
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class PackingStrategy(str, Enum):
+    binpack = "binpack"
+    sequential = "sequential"
+
+
+PackingLength = Annotated[Optional[int], typer.Option(
+    "--packing-length", min=1, help="Tokens per pack [default: the cache's max_length, else --max-length, else 8192].")]
+Strategy = Annotated[PackingStrategy, typer.Option("--packing-strategy", help="ms-swift's --packing_strategy.")]
+PackingNumProc = Annotated[int, typer.Option("--packing-num-proc", min=1, help="ms-swift's --packing_num_proc.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows (packs) per device batch.")]
+GradAccum = Annotated[int, typer.Option("--grad-accum", min=1, help="Gradient accumulation steps.")]
+Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel processes.")]
+Epochs = Annotated[float, typer.Option("--epochs", min=0.0, help="Training epochs.")]
+WhatIf = Annotated[Optional[str], typer.Option(
+    "--image-max-tokens", help="What-if IMAGE_MAX_TOKEN_NUM values, comma-separated (e.g. 1024,4096,16384): one "
+                               "column each, from one pass over the image headers.")]
+
+
+def parse_what_if(value: Optional[str]) -> list[int]:
+    if not value:
+        return []
+    try:
+        values = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise usage_error(f"--image-max-tokens {value!r}: comma-separated whole numbers") from None
+    if not values or min(values) < 1:
+        raise usage_error(f"--image-max-tokens {value!r}: positive numbers")
+    return values
+
+
+def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_code: bool, settings: CountSettings,
+                      max_length: Optional[int], workers: int, image_root: Optional[Path], with_sizes: bool):  # type: ignore[no-untyped-def]
+    """A cache folder (its train split) or JSONL files (header-only counting)."""
+    from vlprep.stats import StatsError, collect_cache, collect_jsonl, make_counter
+
+    if len(target) == 1 and target[0].is_dir():
+        try:
+            collected = collect_cache(target[0], with_sizes)
+        except StatsError as error:
+            raise usage_error(str(error)) from None
+        if max_length is not None:
+            collected.max_length = max_length
+        return collected
+    files = check_inputs(target)
+    try:
+        counter = make_counter(model, trust_remote_code, settings)
+    except Exception as error:  # ProcessorError: imported lazily with the processor
+        if type(error).__name__ != "ProcessorError":
+            raise
+        raise usage_error(str(error)) from None
+    collected = collect_jsonl(files, counter, workers, image_root.resolve() if image_root else None)
+    collected.max_length = max_length
+    return collected
+
+
+@app.command()
+def stats(
+    target: Annotated[list[Path], typer.Argument(help="A cache folder (made by `vlprep cache`) or JSONL file(s).",
+                                                 show_default=False)],
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = TextOrJson.text,
+    packing_length: PackingLength = None,
+    packing_strategy: Strategy = PackingStrategy.binpack,
+    packing_num_proc: PackingNumProc = 1,
+    batch_size: BatchSize = 1,
+    grad_accum: GradAccum = 1,
+    gpus: Gpus = 1,
+    epochs: Epochs = 1.0,
+    max_length: Annotated[Optional[int], typer.Option(
+        "--max-length", min=1, help="Rows longer are dropped before packing (ms-swift's truncation_strategy delete) "
+                                    "[default: the cache's].")] = None,
+    image_max_tokens: WhatIf = None,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    max_ratio: MaxRatio = ImageLimits.max_ratio,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the plots (lengths, pack fill, pixel-limit "
+                                                               "what-if) to this PNG.")] = None,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_root: ImageRoot = None,
+    workers: Workers = default_workers(),
+) -> None:
+    """What training will get: tokens, lengths, image/text/trained shares, turns, rejects, and ms-swift's exact
+    packing plan (computed by ms-swift's own packing code), with steps per epoch.
+
+    On a cache it reads the train split (counted with the cache's settings); on JSONL it counts from image headers and
+    writes nothing (default pixel limits). --image-max-tokens adds a what-if column per value.
+
+    Example: [bold]vlprep stats arrow/ --batch-size 2 --grad-accum 8 --gpus 8 --image-max-tokens 1024,4096,16384[/]
+    """
+    from vlprep.packing import TrainingShape
+    from vlprep.stats import stats_document
+
+    what_if_values = parse_what_if(image_max_tokens)
+    settings = count_settings(None, image_min_tokens, None, max_ratio)
+    collected = collect_for_stats(target, model, trust_remote_code, settings, max_length, workers, image_root,
+                                  with_sizes=bool(what_if_values) or plot is not None)
+    shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
+    doc = stats_document(collected, packing_length, packing_strategy.value, shape, packing_num_proc, what_if_values)
+    if plot is not None:
+        from vlprep.plots import write_plots
+
+        write_plots(collected, doc, plot)
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    from vlprep.stats_text import print_stats
+
+    print_stats(doc, Console(soft_wrap=True))
+    if plot is not None:
+        Console(soft_wrap=True).print(f"plots: {plot}")
