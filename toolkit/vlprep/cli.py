@@ -450,3 +450,89 @@ def stats(
     print_stats(doc, Console(soft_wrap=True))
     if plot is not None:
         Console(soft_wrap=True).print(f"plots: {plot}")
+
+
+@app.command()
+def show(
+    target: Annotated[str, typer.Argument(help="A cache folder (with --row), or FILE.jsonl:LINE.", show_default=False)],
+    row: Annotated[int, typer.Option("--row", min=0, help="Row of the cache split (from 0).")] = 0,
+    split: Annotated[str, typer.Option("--split", help="Cache split: train or val.")] = "train",
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json (ids, labels, spans).")
+                             ] = TextOrJson.text,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    image_max_tokens: ImageMaxTokens = None,
+    max_ratio: MaxRatio = ImageLimits.max_ratio,
+    image_root: ImageRoot = None,
+) -> None:
+    """One record as training sees it: every token decoded, trained tokens (label != -100) marked, each image one
+    marker with its token count and grid, tokens per turn. The labels are ms-swift's template labels.
+
+    A cache row is counted with the cache's settings; a JSONL line with the pixel-limit options.
+
+    Example: [bold]vlprep show arrow/ --row 3[/]   [bold]vlprep show data.jsonl:17 --format json[/]
+    """
+    from vlprep.show import ShowError, locate_in_cache, locate_in_jsonl, parse_target, print_view, record_view
+    from vlprep.stats import StatsError, cache_counter, make_counter
+
+    try:
+        path, line = parse_target(target)
+        if path.is_dir():
+            if split not in ("train", "val"):
+                raise usage_error(f"--split {split!r}: train or val")
+            located, manifest = locate_in_cache(path, row, split)
+            counter = cache_counter(manifest)
+        else:
+            file = check_inputs([path])[0]
+            settings = count_settings(image_max_tokens, image_min_tokens, None, max_ratio)
+            counter = make_counter(model, trust_remote_code, settings)
+            located = locate_in_jsonl(file, line or 1, counter, image_root.resolve() if image_root else None)
+    except (ShowError, StatsError) as error:
+        raise usage_error(str(error)) from None
+    view = record_view(counter, located)
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps(view) + "\n")
+        return
+    print_view(view, Console(soft_wrap=True))
+
+
+@app.command()
+def report(
+    cache_dir: Annotated[Path, typer.Argument(help="A folder made by `vlprep cache`.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")],
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Records shown with their token/label view.")] = 3,
+    packing_length: PackingLength = None,
+    packing_strategy: Strategy = PackingStrategy.binpack,
+    batch_size: BatchSize = 1,
+    grad_accum: GradAccum = 1,
+    gpus: Gpus = 1,
+    epochs: Epochs = 1.0,
+) -> None:
+    """One self-contained HTML page about a cache (inline CSS, images as data URIs, no network): the manifest,
+    rejects by rule with examples, the plots, the packing plan, and sample records with thumbnails and tokens.
+
+    Example: [bold]vlprep report arrow/ --out report.html[/]
+    """
+    from vlprep.packing import TrainingShape
+    from vlprep.plots import render_png
+    from vlprep.report_html import render_report
+    from vlprep.show import locate_in_cache, record_view
+    from vlprep.stats import StatsError, cache_counter, collect_cache, stats_document
+
+    if not cache_dir.is_dir():
+        raise usage_error(f"{cache_dir}: not a folder made by `vlprep cache`")
+    try:
+        collected = collect_cache(cache_dir, with_sizes=True)
+    except StatsError as error:
+        raise usage_error(str(error)) from None
+    shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
+    doc = stats_document(collected, packing_length, packing_strategy.value, shape)
+    counter = cache_counter(collected.manifest or {})
+    shown = []
+    for row in range(min(samples, len(collected.rows))):
+        located, _ = locate_in_cache(cache_dir, row, "train")
+        shown.append((record_view(counter, located), located.image_refs))
+    page = render_report(str(cache_dir), collected.manifest or {}, doc, render_png(collected, doc), shown)
+    out.write_text(page, encoding="utf-8")
+    Console(soft_wrap=True).print(f"{out}: {len(page) / 1024:,.0f} KiB, {len(shown)} sample record(s)")
