@@ -56,6 +56,9 @@ def test_report_opens_in_headless_chromium(report_page: Path, chromium: str, tmp
     assert seen.console_errors == []
     assert seen.requests == []
     assert seen.section_ids == list(SECTIONS)
-    assert len(seen.images) >= 4  # the plots and at least three thumbnails
+    from datasets import load_from_disk
+
+    shown = load_from_disk(str(report_page.parent / "cache" / "train"))[:3]["images"]
+    assert len(seen.images) == 1 + sum(len(images) for images in shown) > 1  # the plots and each sample's thumbnails
     assert all(image["complete"] and image["naturalWidth"] > 0 for image in seen.images), seen.images
     assert seen.screenshot is not None and seen.screenshot.stat().st_size > 10_000

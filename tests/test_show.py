@@ -5,6 +5,7 @@ several turns and several images; a cache row shows the same as its source line.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,9 @@ def test_show_labels_are_ms_swift_template_labels(fixture_file: Path, embedded_p
 def test_show_text_collapses_image_pads_and_marks_trained_tokens(fixture_file: Path) -> None:
     result = runner.invoke(app, ["show", f"{fixture_file}:1"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("[<|image_pad|> ×") == 2 and "<|image_pad|><|image_pad|>" not in result.stdout
+    markers = re.findall(r"\[<\|image_pad\|> ×([\d,]+) grid (\d+)×(\d+)×(\d+)\]", result.stdout)
+    assert [(int(count), int(t) * int(h) * int(w) // 4) for count, t, h, w in markers] == [(80, 80), (440, 440)]
+    assert "<|image_pad|><|image_pad|>" not in result.stdout
     assert "grid 1×16×20" in result.stdout  # small: 320x240 → 20 patches wide, 16 high
     assert "«The first is wider.<|im_end|>\n»" in result.stdout
     assert "turn assistant" in result.stdout and "turn system" in result.stdout
