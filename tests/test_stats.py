@@ -147,3 +147,19 @@ def test_stats_on_jsonl_counts_rejects_and_writes_nothing(tmp_path: Path, embedd
     assert doc["reject_examples"]["J001"][0]["where"] == f"{data}:21"
     assert 0 < doc["trained_token_share"] < 1 and doc["image_token_share"] > 0
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_vltrain_packing_plan_is_vlprep_stats_plan_for_its_settings(varied_cache: Path) -> None:
+    """What `vltrain fit --dry-run` prints (and `fit` writes into vltrain_summary.json) when packing is on."""
+    from vltrain.config import FitConfig
+    from vltrain.guards import Preflight
+    from vltrain.packing_plan import fit_packing_plan
+
+    config = FitConfig(cached=str(varied_cache), per_device_train_batch_size=2, gradient_accumulation_steps=4,
+                       nproc_per_node=8, num_train_epochs=3)
+    assert fit_packing_plan(config, Preflight(packing=False, max_length=4000)) is None
+    plan = fit_packing_plan(config, Preflight(packing=True, max_length=4000))
+    expected = stats_json(varied_cache, "--max-length", 4000, "--batch-size", 2, "--grad-accum", 4, "--gpus", 8,
+                          "--epochs", 3)["packing"]
+    del expected["pack_lengths"]
+    assert plan == expected and plan["packing_length"] == 4000 and plan["dropped_over_max_length"] > 0
