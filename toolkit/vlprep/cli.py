@@ -385,11 +385,11 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
             collected.max_length = max_length
         return collected
     files = check_inputs(target)
+    from vlprep.processor import ProcessorError
+
     try:
         counter = make_counter(model, trust_remote_code, settings)
-    except Exception as error:  # ProcessorError: imported lazily with the processor
-        if type(error).__name__ != "ProcessorError":
-            raise
+    except ProcessorError as error:
         raise usage_error(str(error)) from None
     collected = collect_jsonl(files, counter, workers, image_root.resolve() if image_root else None)
     collected.max_length = max_length

@@ -144,9 +144,13 @@ def collect_cache(cache_dir: Path, with_sizes: bool, split: str = "train") -> Co
     counter = cache_counter(manifest)
     dataset = cache_split(cache_dir, split)
     rows = []
-    for row in dataset:
+    for index, row in enumerate(dataset):
         record, infos = cached_record(row)
-        sizes = [header_size(image) for image in row["images"]] if with_sizes else []
+        try:
+            sizes = [header_size(image) for image in row["images"]] if with_sizes else []
+        except OSError as error:
+            raise StatsError(f"{cache_dir}/{split} row {index} (from {row['vlprep_source']}:{row['vlprep_line']}): "
+                             f"an image cannot be read for the what-if sizes: {error}") from None
         rows.append(row_facts(counter, record, infos, sizes))
     collected = Collected("cache", [str(cache_dir)], rows, counter.settings, manifest.get("max_length"),
                           Counter(manifest.get("rejects_by_code", {})), manifest=manifest,
