@@ -1,6 +1,7 @@
-"""`vlprep show`: the record as training sees it. Its ids and labels equal ms-swift's `qwen3_vl` template's position by
-position (SwiftOracle, a child process running ms-swift) on records of all three input formats, with tool turns,
-several turns and several images; a cache row shows the same as its source line."""
+"""`vlprep show`: the record as training sees it. Its ids and labels equal ms-swift's position by position, on records of
+all three input formats with tool turns, several turns and several images: each raw record is loaded by ms-swift's own
+loader (`swift.dataset.load_dataset` on a one-record file, as `swift sft --dataset` does) and encoded by its `qwen3_vl`
+template in train mode (SwiftOracle, a child process). A cache row shows the same as its source line."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from vlprep.engine import run
 from vlprep.pipeline import PipelineOptions
 from vlprep.settings import CountSettings
 from vlprep.swift_oracle import SwiftOracle
-from vlprep.verify import swift_record
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -44,9 +44,10 @@ def fixture_records(images: dict[str, Path]) -> dict[str, dict[str, Any]]:
             "images": [tall]},
         "sharegpt_tool_turns": {
             "conversations": [{"from": "human", "value": "<image>What is it?"},
-                              {"from": "function_call", "value": TOOL_CALL},
+                              {"from": "gpt", "value": TOOL_CALL},
                               {"from": "observation", "value": "a dog"},
-                              {"from": "gpt", "value": "It is a dog."}],
+                              {"from": "observation", "value": "a cat"},
+                              {"from": "gpt", "value": "A dog and a cat."}],
             "images": [wide], "system": "Use tools."},
         "sharegpt_multi_turn": {
             "conversations": [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A square."},
@@ -75,15 +76,27 @@ def show_json(*args: Any) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def test_show_labels_are_ms_swift_template_labels(fixture_file: Path, embedded_processor_path: Path) -> None:
-    names = list(fixture_records(write_images(fixture_file.parent / "images")))
+def loaded_by_ms_swift(record: dict[str, Any], folder: Path, name: str) -> dict[str, Any]:
+    """The row `swift sft --dataset` would encode for this record (its loader maps the input format)."""
+    from swift.dataset import load_dataset
+
+    single = write_jsonl(folder / f"{name}.jsonl", [record])
+    train, _ = load_dataset([str(single)], split_dataset_ratio=0.0, num_proc=1)
+    assert len(train) == 1, name
+    return json.loads(json.dumps(train[0]))
+
+
+def test_show_labels_are_ms_swift_template_labels(fixture_file: Path, embedded_processor_path: Path,
+                                                   tmp_path: Path) -> None:
+    records = fixture_records(write_images(fixture_file.parent / "images"))
     results = list(run([fixture_file], PipelineOptions(keep_records=True), 1))
     assert [result.input_format for result in results] == ["messages", "messages", "sharegpt", "sharegpt", "openai"]
     oracle = SwiftOracle(str(embedded_processor_path), CountSettings().swift_env())
     try:
-        for name, result in zip(names, results):
+        for (name, record), result in zip(records.items(), results):
             view = show_json(f"{fixture_file}:{result.line}")
-            theirs = oracle.encode(swift_record(result.record, result.images))
+            theirs = oracle.encode(loaded_by_ms_swift(record, tmp_path, name))
+            assert "error" not in theirs, (name, theirs)
             assert view["input_ids"] == theirs["input_ids"], name
             for position, (ours, swift) in enumerate(zip(view["labels"], theirs["labels"])):
                 assert ours == swift, f"{name}: label at {position}: ours {ours}, ms-swift {swift}"
