@@ -378,7 +378,7 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
 
     if len(target) == 1 and target[0].is_dir():
         try:
-            collected = collect_cache(target[0], with_sizes)
+            collected = collect_cache(target[0], with_sizes, workers)
         except StatsError as error:
             raise usage_error(str(error)) from None
         if max_length is not None:
@@ -508,6 +508,7 @@ def report(
     grad_accum: GradAccum = 1,
     gpus: Gpus = 1,
     epochs: Epochs = 1.0,
+    workers: Workers = default_workers(),
 ) -> None:
     """One self-contained HTML page about a cache (inline CSS, images as data URIs, no network): the manifest,
     rejects by rule with examples, the plots, the packing plan, and sample records with thumbnails and tokens.
@@ -523,7 +524,7 @@ def report(
     if not cache_dir.is_dir():
         raise usage_error(f"{cache_dir}: not a folder made by `vlprep cache`")
     try:
-        collected = collect_cache(cache_dir, with_sizes=True)
+        collected = collect_cache(cache_dir, with_sizes=True, workers=workers)
     except StatsError as error:
         raise usage_error(str(error)) from None
     shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)

@@ -40,10 +40,10 @@ def thumbnail(image: Any) -> str | None:
     """A PNG data URI of a cached image ({bytes, path} or a path), or None when it cannot be read."""
     from PIL import Image
 
-    source = io.BytesIO(image["bytes"]) if isinstance(image, dict) and image.get("bytes") else (
-        image["path"] if isinstance(image, dict) else image)
+    from vlprep.stats import image_source
+
     try:
-        with Image.open(source) as opened:
+        with Image.open(image_source(image)) as opened:
             opened.thumbnail((THUMBNAIL, THUMBNAIL))
             buffer = io.BytesIO()
             opened.convert("RGB").save(buffer, format="PNG")

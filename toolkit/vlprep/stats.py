@@ -73,12 +73,36 @@ def split_turns(input_ids: list[int], labels: list[int], role_of: Any) -> list[T
     return turns
 
 
-def row_facts(counter: Any, record: dict[str, Any], images: list[ImageInfo],
-              sizes: list[tuple[int, int]]) -> RowFacts:
-    encoded = counter.encode(record, images)
-    image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
-    return RowFacts(len(encoded.input_ids), image_tokens, sum(1 for label in encoded.labels if label != -100),
-                    len(encoded.grids), split_turns(encoded.input_ids, encoded.labels, counter.backend.id_to_token), sizes)
+@dataclass(frozen=True)
+class CountedFacts:
+    """What `FactsCounter.count` returns: a `CountedRecord` (length, image_tokens, grids) plus trained tokens and turns."""
+
+    length: int
+    image_tokens: int
+    grids: tuple[tuple[int, int, int], ...]
+    trained_tokens: int
+    turns: list[Turn]
+
+
+class FactsCounter:
+    """A TokenCounter that also keeps the labels' facts: the pipeline's workers count with it, so each record is
+    encoded once, in parallel."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.settings = counter.settings
+
+    def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedFacts:
+        encoded = self.counter.encode(record, images)
+        image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
+        return CountedFacts(len(encoded.input_ids), image_tokens, encoded.grids,
+                            sum(1 for label in encoded.labels if label != -100),
+                            split_turns(encoded.input_ids, encoded.labels, self.counter.backend.id_to_token))
+
+
+def row_facts(counted: CountedFacts, sizes: list[tuple[int, int]]) -> RowFacts:
+    return RowFacts(counted.length, counted.image_tokens, counted.trained_tokens, len(counted.grids), counted.turns,
+                    sizes)
 
 
 def make_counter(model: str | None, trust_remote_code: bool, settings: CountSettings) -> Any:
@@ -129,29 +153,66 @@ def cached_record(row: dict[str, Any]) -> tuple[dict[str, Any], list[ImageInfo]]
     return record, infos
 
 
+def image_source(image: Any) -> Any:
+    """What PIL can open for a cached image: embedded bytes, a data URI's bytes, or the file path."""
+    import base64
+
+    if isinstance(image, dict):
+        if image.get("bytes"):
+            return io.BytesIO(image["bytes"])
+        image = image["path"]
+    if isinstance(image, str) and image.startswith("data:") and "," in image:
+        return io.BytesIO(base64.b64decode(image.split(",", 1)[1]))
+    return image
+
+
 def header_size(image: Any) -> tuple[int, int]:
-    """(width, height) of a cached image from its header (embedded bytes or its path)."""
+    """(width, height) of a cached image from its header."""
     from PIL import Image
 
-    source = io.BytesIO(image["bytes"]) if isinstance(image, dict) and image.get("bytes") else (
-        image["path"] if isinstance(image, dict) else image)
-    with Image.open(source) as opened:
+    with Image.open(image_source(image)) as opened:
         return opened.size
 
 
-def collect_cache(cache_dir: Path, with_sizes: bool, split: str = "train") -> Collected:
-    manifest = load_cache(cache_dir)
-    counter = cache_counter(manifest)
-    dataset = cache_split(cache_dir, split)
+_forked: dict[str, Any] = {}  # what the forked cache workers read: the split, the counter, with_sizes
+
+
+def _cache_rows(bounds: tuple[int, int]) -> list[RowFacts]:
+    dataset, counter, with_sizes = _forked["dataset"], _forked["counter"], _forked["with_sizes"]
     rows = []
-    for index, row in enumerate(dataset):
+    for index in range(*bounds):
+        row = dataset[index]
         record, infos = cached_record(row)
         try:
             sizes = [header_size(image) for image in row["images"]] if with_sizes else []
-        except OSError as error:
-            raise StatsError(f"{cache_dir}/{split} row {index} (from {row['vlprep_source']}:{row['vlprep_line']}): "
-                             f"an image cannot be read for the what-if sizes: {error}") from None
-        rows.append(row_facts(counter, record, infos, sizes))
+        except (OSError, ValueError) as error:
+            raise StatsError(f"row {index} (from {row['vlprep_source']}:{row['vlprep_line']}): an image cannot be "
+                             f"read for the what-if sizes: {error}") from None
+        rows.append(row_facts(counter.count(record, infos), sizes))
+    return rows
+
+
+def collect_cache(cache_dir: Path, with_sizes: bool, workers: int = 1, split: str = "train") -> Collected:
+    """Every row of the split re-encoded (for its labels) with the cache's settings, on `workers` forked processes."""
+    import multiprocessing
+
+    manifest = load_cache(cache_dir)
+    counter = FactsCounter(cache_counter(manifest))
+    dataset = cache_split(cache_dir, split)
+    step = 512
+    chunks = [(start, min(start + step, len(dataset))) for start in range(0, len(dataset), step)]
+    _forked.update(dataset=dataset, counter=counter, with_sizes=with_sizes)
+    try:
+        if workers > 1 and len(chunks) > 1:
+            with multiprocessing.get_context("fork").Pool(min(workers, len(chunks))) as pool:
+                parts = pool.map(_cache_rows, chunks)
+        else:
+            parts = [_cache_rows(chunk) for chunk in chunks]
+    except StatsError as error:
+        raise StatsError(f"{cache_dir}/{split} {error}") from None
+    finally:
+        _forked.clear()
+    rows = [row for part in parts for row in part]
     collected = Collected("cache", [str(cache_dir)], rows, counter.settings, manifest.get("max_length"),
                           Counter(manifest.get("rejects_by_code", {})), manifest=manifest,
                           input_lines=manifest["counts"]["input_lines"])
@@ -183,28 +244,29 @@ def reject_examples(entries: Iterator[dict[str, Any]]) -> dict[str, list[dict[st
 
 def collect_jsonl(files: list[Path], counter: Any, workers: int, image_root: Path | None = None,
                   max_line_bytes: int | None = None) -> Collected:
-    """Header-only counting of every line (the images' headers are read, not decoded); nothing is written."""
+    """Header-only counting of every line on `workers` processes (the images' headers are read, not decoded);
+    nothing is written."""
     from vlprep.checks.images import ImageLimits
     from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
     from vlprep.pipeline import PipelineOptions
     from vlprep.rules import RULES
 
     options = PipelineOptions(image_root=image_root, limits=ImageLimits(full_decode=False), keep_records=True)
+    facts = FactsCounter(counter)
     active = frozenset(RULES)
     rows: list[RowFacts] = []
     rejected: Counter[str] = Counter()
     examples: list[dict[str, Any]] = []
     lines = 0
     for result in run(files, options, workers, max_line_bytes or MAX_LINE_BYTES_DEFAULT,
-                      counter_factory=lambda: counter):
+                      counter_factory=lambda: facts):
         lines += 1
         if result.record is None or result.counted is None or result.has_errors(active):
             entry = reject_entry(result, active)
             rejected.update(entry["codes"])
             examples.append(entry)
             continue
-        rows.append(row_facts(counter, result.record, result.images,
-                              [(info.width, info.height) for info in result.images]))
+        rows.append(row_facts(result.counted, [(info.width, info.height) for info in result.images]))
     return Collected("jsonl", [str(file) for file in files], rows, counter.settings, None, rejected,
                      reject_examples(iter(examples)), input_lines=lines)
 
