@@ -163,3 +163,12 @@ def test_vltrain_packing_plan_is_vlprep_stats_plan_for_its_settings(varied_cache
                           "--epochs", 3)["packing"]
     del expected["pack_lengths"]
     assert plan == expected and plan["packing_length"] == 4000 and plan["dropped_over_max_length"] > 0
+
+
+def test_stats_refuses_what_is_not_a_cache_or_a_file(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    for target, message in ((tmp_path / "folder", "not a vlprep cache"), (tmp_path / "missing.jsonl", "no such file")):
+        result = runner.invoke(app, ["stats", str(target)])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    result = runner.invoke(app, ["stats", str(tmp_path / "folder"), "--image-max-tokens", "1024,lots"])
+    assert result.exit_code == 2 and "comma-separated whole numbers" in " ".join(result.output.split())
