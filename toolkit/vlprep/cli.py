@@ -484,6 +484,8 @@ def show(
             located, manifest = locate_in_cache(path, row, split)
             counter = cache_counter(manifest)
         else:
+            if row:
+                raise usage_error("--row selects a row of a cache folder; for a JSONL file give FILE:LINE")
             file = check_inputs([path])[0]
             settings = count_settings(image_max_tokens, image_min_tokens, None, max_ratio)
             counter = make_counter(model, trust_remote_code, settings)
