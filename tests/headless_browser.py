@@ -64,12 +64,32 @@ def _devtools_port(profile: Path, browser: subprocess.Popen[bytes], timeout_s: f
     marker = profile / "DevToolsActivePort"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if marker.is_file() and marker.read_text().strip():
-            return int(marker.read_text().split()[0])
+        try:
+            lines = marker.read_text().split()
+        except OSError:  # not written yet
+            lines = []
+        if len(lines) >= 2 and lines[0].isdigit():  # port, then the browser's socket path: written completely
+            return int(lines[0])
         if browser.poll() is not None:
             raise RuntimeError(f"chromium exited with {browser.returncode} before its DevTools port opened")
         time.sleep(0.05)
     raise TimeoutError("chromium did not open its DevTools port")
+
+
+async def _page_socket(session: Any, port: int) -> str:
+    """The page target's WebSocket, retried while Chromium is still starting (refused connection, no page yet)."""
+    import aiohttp
+
+    while True:
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+                targets = await response.json(content_type=None)
+        except aiohttp.ClientError:
+            targets = []
+        pages = [target["webSocketDebuggerUrl"] for target in targets if target.get("type") == "page"]
+        if pages:
+            return pages[0]
+        await asyncio.sleep(0.1)
 
 
 async def _inspect(port: int, page: Path, screenshot: Path) -> PageReport:
@@ -78,9 +98,7 @@ async def _inspect(port: int, page: Path, screenshot: Path) -> PageReport:
     report = PageReport()
     url = page.resolve().as_uri()
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
-            targets = await response.json(content_type=None)
-        socket_url = next(target["webSocketDebuggerUrl"] for target in targets if target["type"] == "page")
+        socket_url = await _page_socket(session, port)
         async with session.ws_connect(socket_url, max_msg_size=0) as socket:
             pending: dict[int, asyncio.Future[Any]] = {}
             loaded = asyncio.get_running_loop().create_future()
