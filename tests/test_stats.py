@@ -172,3 +172,14 @@ def test_stats_refuses_what_is_not_a_cache_or_a_file(tmp_path: Path) -> None:
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     result = runner.invoke(app, ["stats", str(tmp_path / "folder"), "--image-max-tokens", "1024,lots"])
     assert result.exit_code == 2 and "comma-separated whole numbers" in " ".join(result.output.split())
+
+
+def test_text_output_shows_the_same_plan_and_what_if(varied_cache: Path) -> None:
+    args = ("--max-length", 4000, "--packing-length", 4096, "--image-max-tokens", "1024,16384")
+    doc = stats_json(varied_cache, *args)
+    text = " ".join(invoke("stats", varied_cache, *args).stdout.split())
+    plan = doc["packing"]
+    assert f"{plan['rows']:,} rows ({plan['dropped_over_max_length']:,} over max_length dropped first) -> " \
+           f"{plan['num_packs']:,} packs" in text
+    assert f"{plan['steps_per_epoch']:,} steps per epoch packed" in text and "what-if IMAGE_MAX_TOKEN_NUM" in text
+    assert all(f"{column['tokens']:,}" in text for column in doc["what_if"])
