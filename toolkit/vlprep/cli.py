@@ -463,3 +463,210 @@ def rules(
 
 def main() -> None:
     app()
+
+
+# ---- stats, show, report: what training will get (vlprep.stats, vlprep.packing, vlprep.show, vlprep.report_html) ----
+
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class PackingStrategy(str, Enum):
+    binpack = "binpack"
+    sequential = "sequential"
+
+
+PackingLength = Annotated[Optional[int], typer.Option(
+    "--packing-length", min=1, help="Tokens per pack [default: the cache's max_length, else --max-length, else 8192].")]
+Strategy = Annotated[PackingStrategy, typer.Option("--packing-strategy", help="ms-swift's --packing_strategy.")]
+PackingNumProc = Annotated[int, typer.Option("--packing-num-proc", min=1, help="ms-swift's --packing_num_proc.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows (packs) per device batch.")]
+GradAccum = Annotated[int, typer.Option("--grad-accum", min=1, help="Gradient accumulation steps.")]
+Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Data-parallel processes.")]
+Epochs = Annotated[float, typer.Option("--epochs", min=0.0, help="Training epochs.")]
+WhatIf = Annotated[Optional[str], typer.Option(
+    "--image-max-tokens", help="What-if IMAGE_MAX_TOKEN_NUM values, comma-separated (e.g. 1024,4096,16384): one "
+                               "column each, from one pass over the image headers.")]
+
+
+def parse_what_if(value: Optional[str]) -> list[int]:
+    if not value:
+        return []
+    try:
+        values = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise usage_error(f"--image-max-tokens {value!r}: comma-separated whole numbers") from None
+    if not values or min(values) < 1:
+        raise usage_error(f"--image-max-tokens {value!r}: positive numbers")
+    return values
+
+
+def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_code: bool, settings: CountSettings,
+                      max_length: Optional[int], workers: int, image_root: Optional[Path], with_sizes: bool):  # type: ignore[no-untyped-def]
+    """A cache folder (its train split) or JSONL files (header-only counting)."""
+    from vlprep.stats import StatsError, collect_cache, collect_jsonl, make_counter
+
+    if len(target) == 1 and target[0].is_dir():
+        try:
+            collected = collect_cache(target[0], with_sizes, workers)
+        except StatsError as error:
+            raise usage_error(str(error)) from None
+        if max_length is not None:
+            collected.max_length = max_length
+        return collected
+    files = check_inputs(target)
+    from vlprep.processor import ProcessorError
+
+    try:
+        counter = make_counter(model, trust_remote_code, settings)
+    except ProcessorError as error:
+        raise usage_error(str(error)) from None
+    collected = collect_jsonl(files, counter, workers, image_root.resolve() if image_root else None)
+    collected.max_length = max_length
+    return collected
+
+
+@app.command()
+def stats(
+    target: Annotated[list[Path], typer.Argument(help="A cache folder (made by `vlprep cache`) or JSONL file(s).",
+                                                 show_default=False)],
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = TextOrJson.text,
+    packing_length: PackingLength = None,
+    packing_strategy: Strategy = PackingStrategy.binpack,
+    packing_num_proc: PackingNumProc = 1,
+    batch_size: BatchSize = 1,
+    grad_accum: GradAccum = 1,
+    gpus: Gpus = 1,
+    epochs: Epochs = 1.0,
+    max_length: Annotated[Optional[int], typer.Option(
+        "--max-length", min=1, help="Rows longer are dropped before packing (ms-swift's truncation_strategy delete) "
+                                    "[default: the cache's].")] = None,
+    image_max_tokens: WhatIf = None,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    max_ratio: MaxRatio = ImageLimits.max_ratio,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the plots (lengths, pack fill, pixel-limit "
+                                                               "what-if) to this PNG.")] = None,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_root: ImageRoot = None,
+    workers: Workers = default_workers(),
+) -> None:
+    """What training will get: tokens, lengths, image/text/trained shares, turns, rejects, and ms-swift's exact
+    packing plan (computed by ms-swift's own packing code), with steps per epoch.
+
+    On a cache it reads the train split (counted with the cache's settings); on JSONL it counts from image headers and
+    writes nothing (default pixel limits). --image-max-tokens adds a what-if column per value.
+
+    Example: [bold]vlprep stats arrow/ --batch-size 2 --grad-accum 8 --gpus 8 --image-max-tokens 1024,4096,16384[/]
+    """
+    from vlprep.packing import TrainingShape
+    from vlprep.stats import stats_document
+
+    what_if_values = parse_what_if(image_max_tokens)
+    settings = count_settings(None, image_min_tokens, None, max_ratio)
+    collected = collect_for_stats(target, model, trust_remote_code, settings, max_length, workers, image_root,
+                                  with_sizes=bool(what_if_values) or plot is not None)
+    shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
+    doc = stats_document(collected, packing_length, packing_strategy.value, shape, packing_num_proc, what_if_values)
+    if plot is not None:
+        from vlprep.plots import write_plots
+
+        write_plots(collected, doc, plot)
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    from vlprep.stats_text import print_stats
+
+    print_stats(doc, Console(soft_wrap=True))
+    if plot is not None:
+        Console(soft_wrap=True).print(f"plots: {plot}")
+
+
+@app.command()
+def show(
+    target: Annotated[str, typer.Argument(help="A cache folder (with --row), or FILE.jsonl:LINE.", show_default=False)],
+    row: Annotated[int, typer.Option("--row", min=0, help="Row of the cache split (from 0).")] = 0,
+    split: Annotated[str, typer.Option("--split", help="Cache split: train or val.")] = "train",
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json (ids, labels, spans).")
+                             ] = TextOrJson.text,
+    model: Model = None,
+    trust_remote_code: TrustRemoteCode = False,
+    image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
+    image_max_tokens: ImageMaxTokens = None,
+    max_ratio: MaxRatio = ImageLimits.max_ratio,
+    image_root: ImageRoot = None,
+) -> None:
+    """One record as training sees it: every token decoded, trained tokens (label != -100) marked, each image one
+    marker with its token count and grid, tokens per turn. The labels are ms-swift's template labels.
+
+    A cache row is counted with the cache's settings; a JSONL line with the pixel-limit options.
+
+    Example: [bold]vlprep show arrow/ --row 3[/]   [bold]vlprep show data.jsonl:17 --format json[/]
+    """
+    from vlprep.show import ShowError, locate_in_cache, locate_in_jsonl, parse_target, print_view, record_view
+    from vlprep.stats import StatsError, cache_counter, make_counter
+
+    try:
+        path, line = parse_target(target)
+        if path.is_dir():
+            if split not in ("train", "val"):
+                raise usage_error(f"--split {split!r}: train or val")
+            located, manifest = locate_in_cache(path, row, split)
+            counter = cache_counter(manifest)
+        else:
+            if row:
+                raise usage_error("--row selects a row of a cache folder; for a JSONL file give FILE:LINE")
+            file = check_inputs([path])[0]
+            settings = count_settings(image_max_tokens, image_min_tokens, None, max_ratio)
+            counter = make_counter(model, trust_remote_code, settings)
+            located = locate_in_jsonl(file, line or 1, counter, image_root.resolve() if image_root else None)
+    except (ShowError, StatsError) as error:
+        raise usage_error(str(error)) from None
+    view = record_view(counter, located)
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps(view) + "\n")
+        return
+    print_view(view, Console(soft_wrap=True))
+
+
+@app.command()
+def report(
+    cache_dir: Annotated[Path, typer.Argument(help="A folder made by `vlprep cache`.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")],
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Records shown with their token/label view.")] = 3,
+    packing_length: PackingLength = None,
+    packing_strategy: Strategy = PackingStrategy.binpack,
+    batch_size: BatchSize = 1,
+    grad_accum: GradAccum = 1,
+    gpus: Gpus = 1,
+    epochs: Epochs = 1.0,
+    workers: Workers = default_workers(),
+) -> None:
+    """One self-contained HTML page about a cache (inline CSS, images as data URIs, no network): the manifest,
+    rejects by rule with examples, the plots, the packing plan, and sample records with thumbnails and tokens.
+
+    Example: [bold]vlprep report arrow/ --out report.html[/]
+    """
+    from vlprep.packing import TrainingShape
+    from vlprep.plots import render_png
+    from vlprep.report_html import render_report
+    from vlprep.show import locate_in_cache, record_view
+    from vlprep.stats import StatsError, cache_counter, collect_cache, stats_document
+
+    if not cache_dir.is_dir():
+        raise usage_error(f"{cache_dir}: not a folder made by `vlprep cache`")
+    try:
+        collected = collect_cache(cache_dir, with_sizes=True, workers=workers)
+    except StatsError as error:
+        raise usage_error(str(error)) from None
+    shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
+    doc = stats_document(collected, packing_length, packing_strategy.value, shape)
+    counter = cache_counter(collected.manifest or {})
+    shown = []
+    for row in range(min(samples, len(collected.rows))):
+        located, _ = locate_in_cache(cache_dir, row, "train")
+        shown.append((record_view(counter, located), located.image_refs))
+    page = render_report(str(cache_dir), collected.manifest or {}, doc, render_png(collected, doc), shown)
+    out.write_text(page, encoding="utf-8")
+    Console(soft_wrap=True).print(f"{out}: {len(page) / 1024:,.0f} KiB, {len(shown)} sample record(s)")

@@ -24,6 +24,7 @@ from vltrain.config import ConfigError, FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
 from vltrain.launch import (LaunchError, as_cli, is_distributed, run_distributed, run_in_process, swift_arguments,
                              swift_environment)
+from vltrain.packing_plan import fit_packing_plan
 from vltrain.summary import run_summary
 from vltrain.swift_args import parse_swift_arg
 
@@ -207,6 +208,7 @@ def fit(
             "packing": preflight.packing, "attn_impl": preflight.attn_impl,
             "extra_swift_args": sorted(fit_config.swift), "command": ["swift", "sft", *as_cli(args)],
             "checks": checks_json(preflight)}
+    plan["packing_plan"] = fit_packing_plan(fit_config, preflight)  # vltrain.packing_plan: None without packing
     if dry_run:
         emit(plan, output_format.value)
         raise typer.Exit(0)
@@ -235,6 +237,7 @@ def fit(
     whole = int(epochs) if fit_config.max_steps < 0 and not distributed and float(epochs).is_integer() else None
     resumed = args.get("resume_from_checkpoint")
     summary = run_summary(result, preflight, whole, int(Path(resumed).name.split("-")[-1]) if resumed else 0)
+    summary["packing_plan"] = plan["packing_plan"]
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     emit(summary, output_format.value)
     raise typer.Exit(0 if summary["loss_finite"] else 1)
