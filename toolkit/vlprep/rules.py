@@ -42,7 +42,9 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("J007", "too-deeply-nested", _E, "The JSON nests deeper than the limit."),
     # --- structure ---
     Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
-    Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),
+    Rule("S002", "unknown-role", _E,
+         "A turn has a role ms-swift does not know (system/user/assistant/tool/tool_call/tool_response, or the "
+         "ShareGPT names it maps): its loader drops the record. The closest valid name is suggested."),
     Rule("S003", "bad-content-type", _E, "A turn's content is neither a string nor a list of typed parts."),
     Rule("S004", "empty-content", _W, "A turn's content is empty."),
     Rule("S005", "system-not-first", _E, "A system message appears after the first turn."),
@@ -56,6 +58,18 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S013", "misplaced-tool-turn", _E,
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
+    Rule("S014", "not-carried", _E,
+         "A key ms-swift's template reads (objects, loss_scale, chat_template_kwargs, tools with nulls) that vlprep "
+         "cannot count exactly yet: caching the record without it would train on something else, so it is rejected."),
+    Rule("S015", "other-task-key", _W,
+         "A key ms-swift reads only for other tasks (RLHF, reward, embedding): SFT ignores it and it is not cached."),
+    Rule("S016", "conflicting-turn-keys", _W,
+         "A turn has both `content` and `value` (or `role` and `from`): ms-swift uses `value` (`from`) and drops the other."),
+    Rule("S017", "bad-loss", _E, "A turn's `loss` is not true/false."),
+    Rule("S018", "bad-tool-call", _E,
+         "A tool_call turn (or OpenAI tool_calls entry) that is not a JSON object with a name and arguments, names a "
+         "function absent from `tools`, or a tool that is not a JSON object: ms-swift cannot encode it as meant."),
+    Rule("S019", "tool-result-without-call", _W, "A tool result with no tool call before it in the conversation."),
     # --- media tags ---
     Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),
     Rule("M002", "fewer-tags-than-images", _W,

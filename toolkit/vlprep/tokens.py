@@ -9,6 +9,7 @@ the same loss weight are merged, and each merged segment is tokenized on its own
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from qwen_vl_utils import smart_resize
 
 from vlprep.diagnostics import ImageInfo
-from vlprep.normalize import IMAGE_TAG
+from vlprep.normalize import IMAGE_TAG, parse_literal
 from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 
 IMAGE_PAD_ID = 151655
@@ -110,14 +111,22 @@ def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tup
 # ---- the template's segmentation -------------------------------------------------------------------------------
 
 def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | None, list[dict[str, Any]]]:
-    """System split off, missing image tags prepended, tool turns and repeated roles folded, as ms-swift does."""
+    """System split off (the tools prompt added), missing image tags prepended, tool calls rendered, tool turns and
+    repeated roles folded, as ms-swift does. An assistant turn keeps its text as (text, loss) parts: ms-swift merges
+    consecutive assistant turns into a list whose parts keep their own `loss`."""
     messages = [dict(turn) for turn in record["messages"]]
     system = messages.pop(0)["content"] if messages and messages[0]["role"] == "system" else None
+    if record.get("tools"):
+        system = tools_system_prompt(record["tools"], system)
     if image_count and messages:
         everything = "\n".join(([system] if system else []) + [turn["content"] for turn in messages])
         missing = image_count - everything.count(IMAGE_TAG)
         if missing > 0:
             messages[0]["content"] = IMAGE_TAG * missing + messages[0]["content"]
+    messages = _render_tool_calls(messages)
+    for turn in messages:
+        if turn["role"] == "assistant":
+            turn["parts"] = [(turn["content"], turn.get("loss"))]
     _fold_tools_after_user(messages)
     folded: list[dict[str, Any]] = []
     index = 0
@@ -130,12 +139,50 @@ def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | N
                 index += 1
                 tools.append(messages[index])
             folded.append({"role": "tool", "prompt": [IM_END, _user_turn(_tool_responses(tools))]})
-        elif previous and previous["role"] == turn["role"] and turn["role"] in ("user", "assistant"):
+        elif previous and previous["role"] == turn["role"] == "assistant":
+            previous["parts"] = previous["parts"] + turn["parts"]
+            previous["content"] += turn["content"]
+        elif previous and previous["role"] == turn["role"] == "user":
             previous["content"] += turn["content"]
         else:
             folded.append(turn)
         index += 1
     return system, folded
+
+
+def tools_system_prompt(tools: list[dict[str, Any]], system: str | None) -> str:
+    """The system prompt the qwen3_vl template's default agent template (hermes) renders for `tools`."""
+    described = "\n".join(json.dumps(tool if "type" in tool or "function" in tool else
+                                     {"type": "function", "function": tool}, ensure_ascii=False) for tool in tools)
+    return (f"{system or ''}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+            f"{described}\n</tools>\n\nFor each function call, return a json object with function name and "
+            "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def _render_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run of tool_call turns (parallel calls) becomes one assistant turn of `<tool_call>` blocks, keeping the
+    first `loss` given in the run."""
+    out: list[dict[str, Any]] = []
+    for turn in messages:
+        if turn["role"] != "tool_call":
+            out.append(turn)
+            continue
+        call = parse_literal(turn["content"])
+        arguments = call["arguments"] if call.get("arguments") is not None else call.get("parameters")
+        rendered = json.dumps({"name": call["name"], "arguments": parse_literal(arguments)
+                               if isinstance(arguments, str) else arguments}, ensure_ascii=False)
+        block = f"<tool_call>\n{rendered}\n</tool_call>"
+        previous = out[-1] if out else None
+        if previous is not None and previous.get("calls"):
+            previous["content"] += "\n" + block
+            if "loss" not in previous and "loss" in turn:
+                previous["loss"] = turn["loss"]
+        else:
+            out.append({"role": "assistant", "content": block, "calls": True,
+                        **({"loss": turn["loss"]} if "loss" in turn else {})})
+    return out
 
 
 def _fold_tools_after_user(messages: list[dict[str, Any]]) -> None:
@@ -166,20 +213,21 @@ def _segments(record: dict[str, Any], image_count: int) -> list[tuple[str, bool]
     if messages and messages[0]["role"] == "assistant":
         messages.insert(0, {"role": "user", "content": ""})
     if len(messages) % 2:
-        messages.append({"role": "assistant", "content": None})
+        messages.append({"role": "assistant", "content": None, "parts": []})
     pieces: list[tuple[str, bool]] = []
     if system:
         pieces.append((f"<|im_start|>system\n{system}<|im_end|>\n", False))
     rounds = len(messages) // 2
     for round_index in range(rounds):
-        query, response = messages[2 * round_index], messages[2 * round_index + 1]["content"]
+        query, answer = messages[2 * round_index], messages[2 * round_index + 1]
+        response = answer["content"]
         if query["role"] == "tool":
             pieces += [(piece, False) for piece in query["prompt"]]
         else:
             pieces.append((_user_turn(query["content"]), False))
         if response is None:
             continue
-        pieces.append((response, True))
+        pieces += [(text, loss is not False) for text, loss in answer["parts"]]
         if round_index < rounds - 1:
             if messages[2 * round_index + 2]["role"] != "tool":
                 pieces.append((IM_END, False))
