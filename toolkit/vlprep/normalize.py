@@ -53,8 +53,9 @@ RESPONSE_COLUMNS = {**_MEDIA_COLUMNS, **_SYSTEM_COLUMNS,
                                      "solution", "text", "completion", "content"), "response")}
 
 # Top-level keys that survive ms-swift's loader (RowPreprocessor.standard_keys), by what vlprep does with them.
-CARRIED_KEYS = ("tools", "channel", "label")  # into the cache beside messages and images
-NOT_CARRIED_KEYS = frozenset({"objects", "chat_template_kwargs"})  # change the encode; vlprep cannot count them yet
+CARRIED_KEYS = ("tools", "objects", "channel", "label")  # into the cache beside messages and images
+NOT_CARRIED_KEYS = frozenset({"chat_template_kwargs"})  # changes the encode; vlprep cannot count it yet
+OBJECT_KEYS = ("ref", "bbox", "bbox_type", "image_id")  # what ms-swift's loader keeps of `objects`, in its order
 OTHER_TASK_KEYS = frozenset(  # read by ms-swift's other tasks (RLHF, reward, embedding, decision, TTS), not by SFT
     [f"{prefix}_{key}" for prefix in ("rejected", "positive", "negative")
      for key in ("messages", "images", "videos", "audios", "tools", "objects")]
@@ -65,8 +66,9 @@ OTHER_TASK_KEYS = frozenset(  # read by ms-swift's other tasks (RLHF, reward, em
 _QUIET_KEYS = frozenset({"id"})
 MESSAGE_KEYS = frozenset({"role", "content", "loss", "loss_scale"})
 
-FORMAT_FAMILY = {"messages": "messages", "openai": "messages", "sharegpt": "messages", "query-response": "response",
-                 "alpaca": "response"}
+# Formats that can share a file: ms-swift's loader picks one preprocessor per file from the union of its columns.
+FORMAT_FAMILY = {"messages": "messages", "openai": "messages", "sharegpt": "sharegpt",
+                 "query-response": "query-response", "alpaca": "alpaca"}
 
 
 @dataclass
@@ -97,6 +99,8 @@ def normalize(obj: dict[str, Any]) -> Normalized:
                 out.record[key] = row[key]
         if "tools" in out.record:
             _normalize_tools(out)
+        if "objects" in out.record:
+            _normalize_objects(out)
     if row.get("videos"):
         out.has_video = True
     if row.get("audios"):
@@ -429,3 +433,44 @@ def _has_null(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_null(item) for item in value)
     return False
+
+
+# ---- grounding objects ---------------------------------------------------------------------------------------------
+
+def _normalize_objects(out: Normalized) -> None:
+    """`objects` as ms-swift's loader keeps it: ref, bbox, bbox_type, image_id in that order, each 4-number box with
+    its corners ordered (x1 <= x2, y1 <= y2). A structure the loader would drop the record for is reported (S020)."""
+    assert out.record is not None
+    objects = out.record.pop("objects")
+    if not isinstance(objects, dict) or not isinstance(objects.get("bbox"), list):
+        out.problems.append(("S020", "`objects` has no `bbox` list: ms-swift's loader drops the record"))
+        return
+    boxes = []
+    for index, box in enumerate(objects["bbox"]):
+        if not isinstance(box, list) or len(box) not in (2, 4) or \
+                not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in box):
+            out.problems.append(("S020", f"objects.bbox[{index}] is {json.dumps(box)[:60]}: not 4 numbers "
+                                         "(x1, y1, x2, y2) or a 2-number point"))
+            return
+        if len(box) == 4:
+            box = [min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])]
+        boxes.append(box)
+    refs = objects.get("ref")
+    if refs is not None and not (isinstance(refs, list) and all(isinstance(ref, str) for ref in refs)):
+        out.problems.append(("S020", "objects.ref is not a list of strings"))
+        return
+    image_ids = objects.get("image_id")
+    if image_ids is not None and not (isinstance(image_ids, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(out.record["images"]) for i in image_ids)):
+        out.problems.append(("S020", f"objects.image_id is not a list of indexes into the record's "
+                                     f"{len(out.record['images'])} image(s)"))
+        return
+    if objects.get("bbox_type") not in (None, "real", "norm1"):
+        out.problems.append(("S020", f"objects.bbox_type is {objects['bbox_type']!r}: ms-swift 4.6 knows 'real' "
+                                     "(pixels, the default) and 'norm1' (0..1); any other value is read as pixels"))
+        return
+    if not out.record["images"]:
+        out.problems.append(("S014", "`objects` in a record without images: ms-swift renders the raw numbers as "
+                                     "they come out of its Arrow loader; vlprep counts grounding only with images"))
+        return
+    out.record["objects"] = {key: boxes if key == "bbox" else objects[key] for key in OBJECT_KEYS if key in objects}

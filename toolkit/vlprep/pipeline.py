@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlprep.checks.conversation import check_conversation
+from vlprep.checks.conversation import check_conversation, check_objects
 from vlprep.checks.images import ImageCheck, ImageLimits, check_image
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
@@ -103,6 +103,8 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
+    for code, message in check_objects(record, result.images):
+        report(code, message)
     if options.keep_records:
         result.record = record
     if counter is not None and not any(d.severity.value == "error" for d in result.diagnostics):

@@ -59,7 +59,7 @@ _CATALOG: tuple[Rule, ...] = (
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
     Rule("S014", "not-carried", _E,
-         "A key ms-swift's template reads (objects, loss_scale, chat_template_kwargs, tools with nulls) that vlprep "
+         "A key ms-swift's template reads (loss_scale, chat_template_kwargs, tools with nulls, objects without images) that vlprep "
          "cannot count exactly yet: caching the record without it would train on something else, so it is rejected."),
     Rule("S015", "other-task-key", _W,
          "A key ms-swift reads only for other tasks (RLHF, reward, embedding): SFT ignores it and it is not cached."),
@@ -70,6 +70,12 @@ _CATALOG: tuple[Rule, ...] = (
          "A tool_call turn (or OpenAI tool_calls entry) that is not a JSON object with a name and arguments, names a "
          "function absent from `tools`, or a tool that is not a JSON object: ms-swift cannot encode it as meant."),
     Rule("S019", "tool-result-without-call", _W, "A tool result with no tool call before it in the conversation."),
+    Rule("S020", "bad-objects", _E,
+         "Grounding `objects` ms-swift cannot use: no `bbox` list, a box that is not 4 numbers (or a 2-number point), "
+         "`ref` not strings, `image_id` out of range, or an unknown `bbox_type`."),
+    Rule("S021", "grounding-tag-count", _E,
+         "The number of <ref-object> / <bbox> tags differs from the number of objects' refs / boxes."),
+    Rule("S022", "bbox-outside-image", _E, "A box lies outside its image (pixels) or outside 0..1 (norm1)."),
     # --- media tags ---
     Rule("M001", "more-tags-than-images", _E, "More <image> tags than images: ms-swift leaves the extra tags as literal text."),
     Rule("M002", "fewer-tags-than-images", _W,

@@ -68,7 +68,7 @@ class TokenCounter:
 
     def encode(self, record: dict[str, Any], images: list[ImageInfo]) -> Encoded:
         grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
-        segments = _segments(record, len(images))
+        segments = _segments(record, images)
         encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
@@ -207,8 +207,9 @@ def _user_turn(query: str) -> str:
     return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _segments(record: dict[str, Any], image_count: int) -> list[tuple[str, bool]]:
+def _segments(record: dict[str, Any], images: list[ImageInfo]) -> list[tuple[str, bool]]:
     """The merged (text, trained) segments the template tokenizes one by one."""
+    image_count = len(images)
     system, messages = _prepare_messages(record, image_count)
     if messages and messages[0]["role"] == "assistant":
         messages.insert(0, {"role": "user", "content": ""})
@@ -233,21 +234,48 @@ def _segments(record: dict[str, Any], image_count: int) -> list[tuple[str, bool]
                 pieces.append((IM_END, False))
         elif not response.endswith(STOP_WORDS):
             pieces.append((IM_END, True))
-    return _merge(_replace_image_tags(pieces, image_count))
+    refs, boxes = grounding_texts(record.get("objects"), images)
+    return _merge(_replace_tags(pieces, image_count, refs, boxes))
 
 
-def _replace_image_tags(pieces: list[tuple[str, bool]], image_count: int) -> list[tuple[str, bool]]:
+def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> tuple[list[str], list[str]]:
+    """What the qwen3_vl template puts for each `<ref-object>` and `<bbox>` (its legacy QWENVL_BBOX_FORMAT): boxes
+    scaled to 0..1000 from pixels (bbox_type real, against the size of image `image_id`) or from 0..1 (norm1)."""
+    if not objects:
+        return [], []
+    boxes = [list(box) for box in objects["bbox"]]
+    if images:
+        image_ids = list(objects.get("image_id") or [])
+        image_ids += [0] * (len(boxes) - len(image_ids))
+        for box, image_id in zip(boxes, image_ids):
+            width, height = (1, 1) if objects.get("bbox_type") == "norm1" else \
+                (images[image_id].width, images[image_id].height)
+            for i in range(0, len(box) - 1, 2):
+                box[i], box[i + 1] = int(round(box[i] / width * 1000)), int(round(box[i + 1] / height * 1000))
+    refs = [f"<|object_ref_start|>{ref}<|object_ref_end|>" for ref in objects.get("ref") or []]
+    points = [",".join(f"({x},{y})" for x, y in zip(box[::2], box[1::2])) for box in boxes]
+    return refs, [f"<|box_start|>{point}<|box_end|>" for point in points]
+
+
+def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str]
+                  ) -> list[tuple[str, bool]]:
+    """Images, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
     out: list[tuple[str, bool]] = []
-    replaced = 0
+    replaced = {IMAGE_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
     for text, trained in pieces:
         for part in _TEMPLATE_TAGS.split(text):
             if not part:
                 continue
-            if part == IMAGE_TAG and replaced < image_count:
+            if part == IMAGE_TAG and replaced[part] < image_count:
                 out.append((IMAGE_REPLACEMENT, False))
-                replaced += 1
+            elif part == "<ref-object>" and replaced[part] < len(refs):
+                out.append((refs[replaced[part]], trained))
+            elif part == "<bbox>" and replaced[part] < len(boxes):
+                out.append((boxes[replaced[part]], trained))
             else:
                 out.append((part, trained))
+                continue
+            replaced[part] += 1
     return out
 
 

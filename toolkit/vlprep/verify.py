@@ -104,7 +104,8 @@ def as_stored(row: dict[str, Any]) -> dict[str, Any]:
 
     from vlprep.writer import cache_features
 
-    return Dataset.from_list([row], features=cache_features(embed_images=False))[0]
+    features = cache_features(embed_images=False)
+    return Dataset.from_list([{key: row.get(key) for key in features}], features=features)[0]
 
 
 def first_difference(ours: list[int], theirs: list[int], names: tuple[str, str] = ("ours", "ms-swift")) -> str:

@@ -2,10 +2,10 @@
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
 Columns: what ms-swift's template reads — `messages` (each turn as JSON: role, content, and `loss` when given),
-`images`, `tools`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance and verified
-counts (`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size
-and mtime when cached, so training can tell a changed image). `messages` and `tools` are JSON columns, as ms-swift's
-own loader stores them: heterogeneous turns and tool schemas survive verbatim.
+`images`, `tools`, `objects`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance
+and verified counts (`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image
+file's size and mtime when cached, so training can tell a changed image). `messages`, `tools` and `objects` are JSON
+columns, as ms-swift's own loader stores them: heterogeneous turns and tool schemas survive verbatim.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def cache_features(embed_images: bool) -> Features:
         "messages": List(Json()),
         "images": List(image),
         "tools": List(Json()),
+        "objects": Json(),
         "channel": Value("string"),
         "label": Json(),
         "lengths": Value("int64"),

@@ -8,6 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from vlprep.diagnostics import ImageInfo
 from vlprep.normalize import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
 
 Problem = tuple[str, str]
@@ -144,4 +145,32 @@ def _check_injection(messages: list[dict[str, Any]]) -> list[Problem]:
             problems.append(("T001", f"messages[{index}] contains control token(s) {', '.join(found)}"))
         if turn["content"].startswith("\n"):
             problems.append(("T002", f"messages[{index}] content starts with a newline"))
+    return problems
+
+
+def check_objects(record: dict[str, Any], images: list[ImageInfo]) -> list[Problem]:
+    """Grounding: one `<ref-object>`/`<bbox>` tag per object (extra tags stay literal text, extra objects are never
+    shown), and boxes inside their image (`images` as checked, aligned with the record's images)."""
+    objects = record.get("objects")
+    if not objects:
+        return []
+    problems: list[Problem] = []
+    text = "".join(turn["content"] for turn in record["messages"])
+    for tag, key in (("<ref-object>", "ref"), ("<bbox>", "bbox")):
+        given = len(objects.get(key) or [])
+        tags = text.count(tag)
+        if tags != given:
+            effect = "the extra tags stay literal text" if tags > given else "some objects are never shown"
+            problems.append(("S021", f"{tags} {tag} tag(s) but {given} objects.{key}: {effect}"))
+    if len(images) != len(record["images"]):
+        return problems  # an image could not be read: reported on its own
+    norm1 = objects.get("bbox_type") == "norm1"
+    image_ids = list(objects.get("image_id") or [])
+    for index, box in enumerate(objects["bbox"]):
+        image_id = image_ids[index] if index < len(image_ids) else 0
+        width, height = (1, 1) if norm1 else (images[image_id].width, images[image_id].height)
+        xs, ys = box[::2], box[1::2]
+        if min(xs) < 0 or min(ys) < 0 or max(xs) > width or max(ys) > height:
+            unit = "0..1 (norm1)" if norm1 else f"image {image_id} ({width}x{height})"
+            problems.append(("S022", f"objects.bbox[{index}] {box} lies outside {unit}"))
     return problems
