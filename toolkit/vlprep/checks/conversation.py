@@ -47,7 +47,8 @@ def _check_agent(record: dict[str, Any]) -> list[Problem]:
             elif names and call["name"] not in names:
                 problems.append(("S018", f"messages[{index}] (tool_call) calls {call['name']!r}, which is not in "
                                          f"`tools` ({', '.join(sorted(map(str, names)))})"))
-        elif turn["role"] == "tool" and not calls and not _has_call_text(record["messages"][:index]):
+        elif turn["role"] == "tool" and not calls and index and record["messages"][index - 1]["role"] == "user" \
+                and not _has_call_text(record["messages"][:index]):  # other places are S013
             problems.append(("S019", f"messages[{index}] is a tool result with no tool call before it"))
     return problems
 
