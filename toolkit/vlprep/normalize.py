@@ -249,13 +249,15 @@ def _from_openai_tool_calls(turns: list[Any], source: str, out: Normalized) -> l
         if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
             out.problems.append(("S018", f"{source}[{index}].tool_calls is not a list of objects"))
             continue
-        order = {call.get("id"): position for position, call in enumerate(calls)}
+        ids = [call.get("id") for call in calls]
+        order = {call_id: position for position, call_id in enumerate(ids) if isinstance(call_id, str)}
         end = index + 1
         while end < len(turns) and isinstance(turns[end], dict) and turns[end].get("role") in ("tool", "tool_response"):
             end += 1
         answers = turns[index + 1:end]
-        if None not in order and len(order) == len(calls) == len(answers) and \
-                set(order) == {answer.get("tool_call_id") for answer in answers}:
+        answered = [answer.get("tool_call_id") for answer in answers]
+        if len(order) == len(calls) == len(answers) and all(isinstance(i, str) for i in answered) and \
+                set(order) == set(answered):
             turns[index + 1:end] = sorted(answers, key=lambda answer: order[answer["tool_call_id"]])
         kept = {key: value for key, value in turn.items() if key in ("role", "content", "loss")}
         if turn.get("content"):
@@ -404,7 +406,7 @@ def _normalize_tools(out: Normalized) -> None:
     (a JSON string per tool is parsed). Nulls inside tool schemas are refused: ms-swift's loader strips some of them
     (Arrow padding) and keeps others, so the rendered prompt could differ from the count."""
     assert out.record is not None
-    tools = out.record["tools"]
+    tools = out.record.pop("tools")  # back only once every tool is usable
     if isinstance(tools, str):
         parsed = parse_literal(tools)
         tools = parsed if parsed is not None else tools

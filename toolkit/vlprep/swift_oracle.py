@@ -62,6 +62,9 @@ class SwiftOracle:
         for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
             child_env.pop(legacy, None)
         self.workers = max(1, workers)
+        # the child's one-record files and ms-swift's loader caches; removed here, even when the child is killed
+        self._scratch = tempfile.mkdtemp(prefix="vlprep-oracle-")
+        child_env["VLPREP_ORACLE_SCRATCH"] = self._scratch
         self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child can never block on it
         self._child = subprocess.Popen([sys.executable, "-m", "vlprep.swift_oracle"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=self._log, text=True, env=child_env)
@@ -131,6 +134,7 @@ class SwiftOracle:
             self._child.wait()
         self._reader.join(timeout=5)
         self._log.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "SwiftOracle":
         return self
@@ -163,19 +167,23 @@ def _encode_raw(text: str, base_dir: str, key: int) -> dict[str, Any]:
     """What `swift sft --dataset` makes of one input line, encoded: ms-swift's loader on a one-record file."""
     from swift.dataset import load_dataset
 
-    path = os.path.join(_scratch, f"{os.getpid()}-{key}.jsonl")
+    folder = os.path.join(_scratch, f"{os.getpid()}-{key}")  # the file and every cache the loader writes for it
+    os.makedirs(folder)
+    path = os.path.join(folder, "record.jsonl")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text.rstrip("\r\n") + "\n")
+    os.environ["MODELSCOPE_CACHE"] = folder  # read at each call by ms-swift's loader
     try:
         os.chdir(base_dir)
         dataset, _ = load_dataset([path], split_dataset_ratio=0.0, num_proc=1)
+        rows = [dataset[index] for index in range(len(dataset))]  # decoded as training reads rows
     except Exception as error:  # noqa: BLE001 - reported back per record
         return {"error": f"ms-swift's loader failed on the line: {type(error).__name__}: {error}"}
     finally:
-        os.remove(path)
-    if len(dataset) != 1:
+        shutil.rmtree(folder, ignore_errors=True)
+    if len(rows) != 1:
         return {"error": "ms-swift's loader drops this line (its preprocessing rejected the record)"}
-    return _encode_row(dataset[0])
+    return _encode_row(rows[0])
 
 
 def _encode(line: str) -> str:
@@ -190,10 +198,13 @@ def _serve() -> None:
     global _template, _scratch
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
-    _scratch = tempfile.mkdtemp(prefix="vlprep-oracle-")
+    _scratch = os.environ["VLPREP_ORACLE_SCRATCH"]
     os.environ["MODELSCOPE_CACHE"] = _scratch  # ms-swift's loader caches go here, never to ~/.cache
+    from datasets import disable_progress_bars
     from swift import get_model_processor, get_template
     from swift.dataset import load_dataset  # noqa: F401 - imported once, before the encoders fork
+
+    disable_progress_bars()  # a bar per one-record load would only fill the log
 
     settings = json.loads(sys.stdin.readline())
     _, processor = get_model_processor(settings["model_dir"], model_type="qwen3_vl", load_model=False)
@@ -208,7 +219,6 @@ def _serve() -> None:
     for answer in results:
         answers.write(answer + "\n")
         answers.flush()
-    shutil.rmtree(_scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def check_conversation(record: dict[str, Any]) -> list[Problem]:
 def _check_agent(record: dict[str, Any]) -> list[Problem]:
     """tool_call turns must be JSON objects naming a function of `tools` (when given); a tool result answers a call."""
     problems: list[Problem] = []
-    names = {_tool_name(tool) for tool in record.get("tools") or []}
+    names = {name for name in map(_tool_name, record.get("tools") or []) if isinstance(name, str)}
     calls = 0
     for index, turn in enumerate(record["messages"]):
         if turn["role"] == "tool_call":
