@@ -269,6 +269,10 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
     "tool_not_an_object": ("S018", {"tools": ["not a tool"], "messages": [turn("user", "Hi"), turn("assistant", "Hi")]}),
     "tool_with_null": ("S014", {"tools": [{"name": "f", "parameters": None}], "messages": [
         turn("user", "Hi"), turn("assistant", "Hi")]}),
+    "tools_list_mixing_int_and_float": ("S014", {"tools": [
+        {"name": "a", "parameters": {"type": "object", "properties": {"n": {"type": "number", "minimum": 0}}}},
+        {"name": "b", "parameters": {"type": "object", "properties": {"n": {"type": "number", "minimum": 0.5}}}}],
+        "messages": [turn("user", "Hi"), turn("assistant", "Hi")]}),
     "objects_without_images": ("S014", {"objects": {"ref": ["cat"], "bbox": [[1, 2, 3, 4]]},
                                         "messages": [turn("user", "Find <ref-object>"), turn("assistant", "<bbox>")]}),
     "bbox_three_numbers": ("S020", {"objects": {"ref": ["cat"], "bbox": [[1, 2, 3]]}, "images": ["photo.jpg"],

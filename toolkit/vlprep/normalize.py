@@ -407,6 +407,13 @@ def _normalize_tools(out: Normalized) -> None:
     (Arrow padding) and keeps others, so the rendered prompt could differ from the count."""
     assert out.record is not None
     tools = out.record.pop("tools")  # back only once every tool is usable
+    if isinstance(tools, list):
+        conflict = _arrow_type_conflict(tools, "tools")
+        if conflict:
+            out.problems.append(("S014", f"{conflict}: ms-swift's JSONL loader stores a `tools` list as one Arrow "
+                                         "type (ints become floats, mixed kinds fail), so the rendered tools would "
+                                         "differ from the record; give `tools` as a JSON string to keep it verbatim"))
+            return
     if isinstance(tools, str):
         parsed = parse_literal(tools)
         tools = parsed if parsed is not None else tools
@@ -425,6 +432,28 @@ def _normalize_tools(out: Normalized) -> None:
             return
         parsed_tools.append(tool)
     out.record["tools"] = parsed_tools
+
+
+def _arrow_type_conflict(value: Any, path: str) -> str | None:
+    """The first path whose values have more than one JSON kind (int and float count as two), as one Arrow column type
+    would have to hold them; list items share their path."""
+    kinds: dict[str, set[str]] = {}
+
+    def walk(node: Any, at: str) -> None:
+        if isinstance(node, dict):
+            kinds.setdefault(at, set()).add("object")
+            for key, child in node.items():
+                walk(child, f"{at}.{key}")
+        elif isinstance(node, list):
+            kinds.setdefault(at, set()).add("array")
+            for child in node:
+                walk(child, f"{at}[]")
+        else:
+            kinds.setdefault(at, set()).add(type(node).__name__)
+
+    walk(value, path)
+    return next((f"{at} holds {' and '.join(sorted(found))} values" for at, found in kinds.items() if len(found) > 1),
+                None)
 
 
 def _has_null(value: Any) -> bool:

@@ -52,19 +52,22 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S007", "no-assistant-turn", _E, "No assistant turn: there is nothing to learn from this record."),
     Rule("S008", "last-turn-not-assistant", _W, "The last turn is not the assistant's: the trailing turn is not trained on."),
     Rule("S009", "unknown-key", _W, "A key ms-swift does not read; it is silently dropped at load time."),
-    Rule("S010", "unknown-format", _E, "The record matches none of the supported formats (messages, ShareGPT, OpenAI parts)."),
+    Rule("S010", "unknown-format", _E,
+         "The record matches none of the supported formats (messages, ShareGPT, OpenAI, query/response, alpaca)."),
     Rule("S011", "bad-turn", _E, "A turn is not an object with a role and content."),
     Rule("S012", "bad-images-field", _E, "`images` is not a string or a list of strings / {bytes, path} objects."),
     Rule("S013", "misplaced-tool-turn", _E,
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
     Rule("S014", "not-carried", _E,
-         "A key ms-swift's template reads (loss_scale, chat_template_kwargs, tools with nulls, objects without images) that vlprep "
-         "cannot count exactly yet: caching the record without it would train on something else, so it is rejected."),
+         "A key ms-swift's template reads (loss_scale, chat_template_kwargs, tools with nulls or mixed value "
+         "types, objects without images) that vlprep cannot count exactly yet: caching the record without it would "
+         "train on something else, so it is rejected."),
     Rule("S015", "other-task-key", _W,
          "A key ms-swift reads only for other tasks (RLHF, reward, embedding): SFT ignores it and it is not cached."),
     Rule("S016", "conflicting-turn-keys", _W,
-         "A turn has both `content` and `value` (or `role` and `from`): ms-swift uses `value` (`from`) and drops the other."),
+         "A turn has both `content` and `value` (or `role` and `from`): ms-swift uses `value` (`from`) and drops "
+         "the other."),
     Rule("S017", "bad-loss", _E, "A turn's `loss` is not true/false."),
     Rule("S018", "bad-tool-call", _E,
          "A tool_call turn (or OpenAI tool_calls entry) that is not a JSON object with a name and arguments, names a "
