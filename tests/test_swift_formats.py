@@ -348,3 +348,17 @@ def test_fractional_max_ratio_is_refused_as_ms_swift_reads_an_integer(command: s
     result = runner.invoke(app, [command, str(path), "-q", "--max-ratio", "2.5", *extra])
     assert result.exit_code == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_one_column_named_two_ways_in_a_file_is_reported(tmp_path: Path) -> None:
+    """ms-swift's loader renames `image` to `images` only when no other record of the file says `images`: otherwise it
+    renames neither and the `image` records lose their picture (checked with its loader when this rule was written)."""
+    write_images(tmp_path)
+    path = tmp_path / "aliases.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in [
+        {"messages": [turn("user", "<image>What?"), turn("assistant", "A gradient.")], "images": ["photo.jpg"]},
+        {"messages": [turn("user", "<image>And this?"), turn("assistant", "A screen.")], "image": "screen.png"},
+        {"query": "Say hi.", "response": "Hi."}, {"prompt": "Say bye.", "response": "Bye."}]))
+    result = runner.invoke(app, ["lint", str(path), "-q", "--workers", "1", "--format", "json"])
+    found = {(d["code"], d["line"]) for d in json.loads(result.stdout)["diagnostics"] if d["code"] == "F003"}
+    assert found == {("F003", 2), ("F003", 4)}

@@ -49,6 +49,7 @@ class RecordResult:
     line: int
     text: str
     input_format: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # keys ms-swift maps to a column (vlprep.normalize)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys
     record: dict[str, Any] | None = None

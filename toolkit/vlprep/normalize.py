@@ -78,20 +78,26 @@ class Normalized:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message)
     has_video: bool = False
     has_audio: bool = False
+    columns: dict[str, str] = field(default_factory=dict)  # key as written -> the column ms-swift maps it to
 
 
 def normalize(obj: dict[str, Any]) -> Normalized:
     """Detect the format of a parsed JSON object and return its canonical form with the problems met on the way."""
+    alpaca = False
     if any(key in obj for key in ("messages", "conversations", "conversation")):
-        row = rename_columns(obj, MESSAGES_COLUMNS)
+        columns = MESSAGES_COLUMNS
+        row = rename_columns(obj, columns)
         out = _from_messages(obj, row)
         used = {"messages", "system", "images", "videos", "audios"}
     else:
-        row = rename_columns(obj, RESPONSE_COLUMNS)
+        columns = RESPONSE_COLUMNS
+        row = rename_columns(obj, columns)
         alpaca = "instruction" in obj and "input" in obj
         out = _from_alpaca(obj, row) if alpaca else _from_query_response(obj, row)
         used = {"query", "response", "history", "system", "images", "videos", "audios"}
         used |= {"instruction", "input", "output"} if alpaca else set()
+    out.columns = {key: columns[key.lower()] for key in obj if key.lower() in columns
+                   and not (alpaca and key in ("instruction", "input", "output"))}
     _check_keys(obj, row, used, out)
     if out.record is not None:
         for key in CARRIED_KEYS:

@@ -91,6 +91,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     result.fingerprint = int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
     normalized = normalize(obj)
     result.input_format = normalized.input_format
+    result.columns = normalized.columns
     for code, message in normalized.problems:
         report(code, message)
     if normalized.has_video:

@@ -114,6 +114,9 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("F001", "mixed-formats", _W,
          "The file mixes input formats: ms-swift keeps one format per file and silently drops the others' records."),
     Rule("F002", "file-unreadable", _E, "The input file cannot be opened."),
+    Rule("F003", "alias-collision", _W,
+         "The file names one ms-swift column two ways (e.g. `image` and `images`): its loader renames neither and "
+         "drops the alias's values."),
     # --- token length ---
     Rule("L001", "too-long", _E, "The record's token length (image tokens included) is over --max-length: training drops it."),
     Rule("L002", "too-many-images", _E, "The record has more images than --max-images."),
