@@ -5,6 +5,10 @@ pixel limits, and each `<|image_pad|>` expands to grid_t·grid_h·grid_w / merge
 own segmentation: the conversation becomes a list of context pieces (template strings, queries, responses), pieces with
 the same loss weight are merged, and each merged segment is tokenized on its own. That is why content starting with
 "\n" gives one token more than a plain render of the chat template.
+
+What the template adds around the text is rendered here too: the `tools` system prompt of its default agent template
+(hermes), `tool_call` turns as `<tool_call>` blocks, per-turn `loss` (an untrained response), and the grounding tags
+`<ref-object>` / `<bbox>` from `objects` (boxes scaled to 0..1000 with the image sizes from the headers).
 """
 
 from __future__ import annotations
