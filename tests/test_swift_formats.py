@@ -87,6 +87,11 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
             {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]),
         turn("tool", "sunny", tool_call_id="b"), turn("tool", "snow", tool_call_id="a"),
         turn("assistant", "Snow in Oslo, sun in Rome.")]}),
+    "openai_null_content_and_tool_parts": ("openai", {"tools": [WEATHER], "messages": [
+        turn("user", "Weather in Oslo?"),
+        turn("assistant", None, tool_calls=[{"id": "c", "type": "function",
+                                             "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]),
+        turn("tool", [{"type": "text", "text": "snow"}], tool_call_id="c"), turn("assistant", "Snow.")]}),
     "openai_parts": ("openai", {"messages": [
         turn("user", [{"type": "image_url", "image_url": {"url": "photo.jpg"}}, {"type": "text", "text": "What?"}]),
         turn("assistant", [{"type": "text", "text": "A gradient."}])]}),

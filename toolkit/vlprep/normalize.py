@@ -172,6 +172,8 @@ def _from_messages(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
                                              f"`{used_key}` and drops `{other_key}`"))
         role = _role(turn[role_key], f"{where}.{role_key}", out)
         content = turn[content_key]
+        if content is not None and not isinstance(content, str) and role in ("tool", "tool_call"):
+            content = json.dumps(content, ensure_ascii=False)  # as ms-swift's template serializes it, parts included
         if isinstance(content, list):
             out.input_format = "openai"
             if role == "system":
@@ -182,8 +184,6 @@ def _from_messages(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
         elif content is None:
             out.problems.append(("S003", f"{where}.{content_key} is null: ms-swift's loader drops the record"))
             continue
-        elif not isinstance(content, str) and role in ("tool", "tool_call"):
-            content = json.dumps(content, ensure_ascii=False)  # as ms-swift's template serializes it
         elif not isinstance(content, str):
             out.problems.append(("S003", f"{where}.{content_key} is {type(content).__name__}, not a string or a list"))
             continue
