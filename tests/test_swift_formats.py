@@ -122,6 +122,8 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
     "grounding_query_response": ("query-response", {"query": "<image>Box <ref-object>.", "response": "<bbox>",
                                                     "images": ["photo.jpg"], "objects": {"ref": ["everything"],
                                                                                          "bbox": [[0, 0, 320, 240]]}}),
+    "alpaca_with_history_and_system": ("alpaca", {"system": "Be exact.", "instruction": "Continue the count.",
+                                                  "input": "", "output": "3", "history": [["Count.", "1 2"]]}),
     "alpaca_image_empty_input": ("alpaca", {"instruction": "<image>Caption this.", "input": "",
                                             "output": "A gradient.", "images": ["screen.png"]}),
 }
@@ -305,6 +307,9 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
         turn("assistant", "A gradient.")]}),
     "parts_in_system_turn": ("S003", {"messages": [
         turn("system", [{"type": "text", "text": "Be brief."}]), turn("user", "Hi"), turn("assistant", "Hi")]}),
+    "response_empty_list": ("S003", {"query": "Hi", "response": []}),
+    "response_list_not_strings": ("S003", {"query": "Hi", "response": ["a", ["b"]]}),
+    "instruction_not_a_string": ("S003", {"instruction": {"text": "Do it"}, "input": "", "output": "Done."}),
     "role_typo": ("S002", {"messages": [turn("user", "Hi"), turn("asistant", "Hello")]}),
 }
 
@@ -367,3 +372,18 @@ def test_one_column_named_two_ways_in_a_file_is_reported(tmp_path: Path) -> None
     result = runner.invoke(app, ["lint", str(path), "-q", "--workers", "1", "--format", "json"])
     found = {(d["code"], d["line"]) for d in json.loads(result.stdout)["diagnostics"] if d["code"] == "F003"}
     assert found == {("F003", 2), ("F003", 4)}
+
+
+def test_keys_of_other_tasks_do_not_stop_the_build(tmp_path: Path, embedded_processor: Any) -> None:
+    """`rejected_response` (RLHF data, S015, not cached) can make ms-swift's loader drop the line (equal to the response);
+    verification compares what SFT trains on, so the build goes through with the warning."""
+    path = tmp_path / "rlhf.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in [
+        {"messages": [turn("user", "Hi"), turn("assistant", "Good.")], "rejected_response": "Bad."},
+        {"messages": [turn("user", "Hi!"), turn("assistant", "Good!")], "rejected_response": "Good!"}]))
+    out = tmp_path / "cache"
+    result = runner.invoke(app, ["cache", str(path), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["train"] == 2
+    assert manifest["verification"]["ms_swift_template"]["records_checked"] == 2

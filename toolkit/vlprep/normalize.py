@@ -134,7 +134,9 @@ def _check_keys(obj: dict[str, Any], row: dict[str, Any], used: set[str], out: N
                                          "exactly yet, so it cannot be cached"))
         elif key in OTHER_TASK_KEYS:
             out.problems.append(("S015", f"key {name!r} is read by ms-swift's RLHF/reward tasks, not by SFT: it is "
-                                         "not cached"))
+                                         "not cached" + (" (ms-swift's loader drops a record whose rejected_response "
+                                                         "is null or equals the last response)"
+                                                         if key == "rejected_response" else "")))
         else:
             out.problems.append(("S009", f"key {name!r} is not read by ms-swift and is dropped at load time"))
 
@@ -345,10 +347,11 @@ def _from_alpaca(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
     query = f"{instruction}\n{input_}" if instruction and input_ else instruction or input_
     response = obj["output"] if obj.get("output") is not None else row.get("response")
     out = Normalized("alpaca", None)
-    if not isinstance(query, str):
+    if not all(value is None or isinstance(value, str) for value in (instruction, input_)) or \
+            not isinstance(query, str):
         out.problems.append(("S003", "`instruction`/`input` give no string query: ms-swift's loader drops the record"))
         return out
-    return _from_history(row, [], query, response, out)
+    return _from_history(row, _history(row), query, response, out)
 
 
 def _from_query_response(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
@@ -359,16 +362,22 @@ def _from_query_response(obj: dict[str, Any], row: dict[str, Any]) -> Normalized
         out.problems.append(("S010", f"no `messages`, `conversations`, `query`/`response` or `instruction` key "
                                      f"(keys: {keys})"))
         return out
+    return _from_history(row, _history(row), row.get("query"), row.get("response"), out)
+
+
+def _history(row: dict[str, Any]) -> Any:
     history = row.get("history") or []
-    if isinstance(history, str):
-        history = parse_literal(history)
-    return _from_history(row, history, row.get("query"), row.get("response"), out)
+    return parse_literal(history) if isinstance(history, str) else history
 
 
 def _from_history(row: dict[str, Any], history: Any, query: Any, response: Any, out: Normalized) -> Normalized:
     """ms-swift's `history_to_messages`: [[query, response], ...] + the last pair; a null side is skipped."""
     if isinstance(response, list):
-        response = response[0] if response else None  # ms-swift takes the first of several responses
+        if not response or not all(isinstance(item, str) for item in response):
+            out.problems.append(("S003", "`response` is a list that is empty or not all strings: ms-swift's loader "
+                                         "cannot use it"))
+            return out
+        response = response[0]  # ms-swift takes the first of several responses
     if not isinstance(history, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in history):
         out.problems.append(("S011", "`history` is not a list of [query, response] pairs"))
         return out

@@ -15,12 +15,14 @@ the sample is always min(N, accepted records), and the same for the same input a
 
 from __future__ import annotations
 
+import json
 import queue
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vlprep.diagnostics import ImageInfo
+from vlprep.normalize import OTHER_TASK_KEYS
 from vlprep.swift_oracle import SwiftOracle
 
 if TYPE_CHECKING:
@@ -96,6 +98,17 @@ def swift_record(record: dict[str, Any], images: list[ImageInfo]) -> dict[str, A
     return {**record, "images": refs}
 
 
+def sft_line(text: str) -> str:
+    """The original line, less the keys only ms-swift's other tasks read (S015: not cached). ms-swift's SFT encode
+    ignores them when they are valid, but checks `rejected_response` and may drop or fail the record over it: that is
+    RLHF data, and the comparison is about what SFT trains on."""
+    record = json.loads(text)
+    other = [key for key in record if key in OTHER_TASK_KEYS]
+    if not other:
+        return text
+    return json.dumps({key: value for key, value in record.items() if key not in other}, ensure_ascii=False)
+
+
 def as_stored(row: dict[str, Any]) -> dict[str, Any]:
     """The row exactly as `--cached_dataset` reads it back: through the split's Arrow schema and out again (absent
     keys, nulls and JSON columns come back as datasets returns them). Images as paths: embedded bytes decode to the same
@@ -166,7 +179,7 @@ class Verifier:
         return self.sample.checked
 
     def _send(self, item: Item) -> None:
-        raw = {"text": item.text, "base_dir": item.base_dir}
+        raw = {"text": sft_line(item.text), "base_dir": item.base_dir}
         for answer in self._oracle.submit(item.index, as_stored(item.row), raw=raw):
             self._compare(*answer)
 

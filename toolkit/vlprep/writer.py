@@ -5,7 +5,8 @@ Columns: what ms-swift's template reads — `messages` (each turn as JSON: role,
 `images`, `tools`, `objects`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance
 and verified counts (`vlprep_source`, `vlprep_line`, `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image
 file's size and mtime when cached, so training can tell a changed image). `messages`, `tools` and `objects` are JSON
-columns, as ms-swift's own loader stores them: heterogeneous turns and tool schemas survive verbatim.
+columns, as ms-swift's own loader stores them: heterogeneous turns and tool schemas survive verbatim; `channel` and
+`label` too, since ms-swift passes any JSON value on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def cache_features(embed_images: bool) -> Features:
         "images": List(image),
         "tools": List(Json()),
         "objects": Json(),
-        "channel": Value("string"),
+        "channel": Json(),
         "label": Json(),
         "lengths": Value("int64"),
         "vlprep_source": Value("string"),
