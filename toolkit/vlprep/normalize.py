@@ -6,9 +6,10 @@ or ShareGPT from/value, OpenAI `tool_calls`), records with both `instruction` an
 preprocessor, everything else through its query/response preprocessor. This module reproduces that mapping, so the
 canonical record is what ms-swift's template would be given, and reports what it cannot carry.
 
-Canonical form: {"messages": [{"role", "content"[, "loss"]}], "images": [str], ["tools": [...]], ["channel"],
-["label"]} where content is a string carrying one `<image>` tag per image it places, roles are system/user/assistant/
-tool/tool_call, and each image is a path, a data URI or a URL exactly as written.
+Canonical form: {"messages": [{"role", "content"[, "loss"]}], "images": [str], ["tools": [{...}]], ["objects": {ref,
+bbox, bbox_type, image_id}], ["channel"], ["label"]} where content is a string carrying one `<image>` tag per image it
+places, roles are system/user/assistant/tool/tool_call, and each image is a path, a data URI or a URL exactly as
+written (`schemas/record.schema.json`).
 
 Input formats (the name lint reports):
 - ``messages``: `messages` with string content (roles also as ShareGPT names), top-level `images`;
@@ -64,7 +65,6 @@ OTHER_TASK_KEYS = frozenset(  # read by ms-swift's other tasks (RLHF, reward, em
        "omnijev_video"])
 # `id` is dropped by ms-swift too, but it is the universal record identifier and losing it changes nothing in training.
 _QUIET_KEYS = frozenset({"id"})
-MESSAGE_KEYS = frozenset({"role", "content", "loss", "loss_scale"})
 
 # Formats that can share a file: ms-swift's loader picks one preprocessor per file from the union of its columns.
 FORMAT_FAMILY = {"messages": "messages", "openai": "messages", "sharegpt": "sharegpt",
