@@ -40,8 +40,8 @@ DEMO = FIXTURES / "demo.jsonl"
 SCHEMAS = FIXTURES.parent / "schemas"
 DEMO_LINES = 14
 DEMO_REJECTS = {13: ["I004"], 14: ["M001"]}
-COLUMNS = {"messages", "images", "lengths", "vlprep_source", "vlprep_line", "vlprep_index",
-           "vlprep_image_grid_thw", "vlprep_image_tokens", "vlprep_image_size", "vlprep_image_mtime_ns",
+COLUMNS = {"messages", "images", "tools", "objects", "channel", "label", "lengths", "vlprep_source", "vlprep_line",
+           "vlprep_index", "vlprep_image_grid_thw", "vlprep_image_tokens", "vlprep_image_size", "vlprep_image_mtime_ns",
            "vlprep_image_blake2b"}
 
 

@@ -42,7 +42,7 @@ from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
 from vlprep.swift_oracle import OracleExited, SwiftOracle
 from vlprep.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
-from vlprep.verify import Sample, Verifier
+from vlprep.verify import Item, Sample, Verifier
 from vlprep.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
 
@@ -338,8 +338,9 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
                 state.probe.append(probe_entry(counter, result.file, result.line, result.record, result.images))
             _note_cached(request, state, result)
             if verifier is not None:
-                verifier.offer((first_line[file_index] + result.number - 1, result.file, result.line, result.record,
-                                result.images))
+                base_dir = os.path.abspath(request.pipeline.image_root or Path(result.file).parent)
+                verifier.offer(Item(first_line[file_index] + result.number - 1, result.file, result.line, result.record,
+                                    result.images, result.text, base_dir, cache_row(result, embed_images=False)))
         state.position = (file_index, result.number)
         shard.lines += 1
         if shard.lines >= request.shard_lines:

@@ -148,10 +148,10 @@ Workers = Annotated[int, typer.Option("--workers", "-j", min=1, show_default=Fal
                                       help="Worker processes (default: all cores).")]
 MaxImagePixels = Annotated[int, typer.Option("--max-image-pixels", min=1,
                                              help="Larger images are reported (I005) and never decoded.")]
-MaxRatio = Annotated[float, typer.Option(
-    "--max-ratio", min=1.0, max=200.0,
-    help="Largest aspect ratio (ms-swift's MAX_RATIO). At most 200: qwen-vl-utils' smart_resize, which vlprep counts "
-         "with, refuses larger ratios.")]
+MaxRatio = Annotated[int, typer.Option(
+    "--max-ratio", min=1, max=200,
+    help="Largest aspect ratio (ms-swift's MAX_RATIO), an integer as ms-swift reads it. At most 200: qwen-vl-utils' "
+         "smart_resize, which vlprep counts with, refuses larger ratios.")]
 MaxImages = Annotated[int, typer.Option("--max-images", min=1, help="Most images per record (L002).")]
 MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="Longer lines are rejected unread (J006).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bar or status line.")]

@@ -24,15 +24,35 @@ class FileTally:
     lines: int = 0
     formats: Counter[str] = field(default_factory=Counter)
     first_lines: dict[str, list[int]] = field(default_factory=dict)
+    # (format family, column) -> key as written -> first line; across families the records are dropped anyway (F001)
+    column_keys: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     def observe(self, result: RecordResult) -> None:
         self.lines += 1
+        for key, column in result.columns.items():
+            family = FORMAT_FAMILY.get(result.input_format or "", "")
+            self.column_keys.setdefault((family, column), {}).setdefault(key, result.line)
         if result.input_format:
             self.formats[result.input_format] += 1
             family = FORMAT_FAMILY[result.input_format]
             firsts = self.first_lines.setdefault(family, [])
             if len(firsts) < _EXAMPLE_LINES:
                 firsts.append(result.line)
+
+    def alias_collision_diagnostics(self) -> list[Diagnostic]:
+        """ms-swift's loader renames a key to its column only when no other key of the file maps to that column."""
+        found = []
+        for (_, column), keys in self.column_keys.items():
+            if len(keys) < 2:
+                continue
+            dropped = {key: line for key, line in keys.items() if key != column}
+            named = ", ".join(f"`{key}` (first at line {line})" for key, line in sorted(keys.items(),
+                                                                                        key=lambda item: item[1]))
+            message = (f"the file uses {named} for ms-swift's `{column}` column: its loader then renames none of them "
+                       f"and drops the values of {', '.join(f'`{key}`' for key in dropped)} (vlprep reads each record "
+                       f"on its own); use one name per file")
+            found.append(Diagnostic("F003", min(dropped.values()), message, self.path))
+        return found
 
     def mixed_format_diagnostic(self) -> Diagnostic | None:
         families = Counter()
@@ -82,6 +102,7 @@ class Tally:
 
     def file_diagnostics(self) -> list[Diagnostic]:
         found = [d for tally in self.files if (d := tally.mixed_format_diagnostic())]
+        found += [d for tally in self.files for d in tally.alias_collision_diagnostics()]
         active = [d for d in found if d.code in self.active]
         self.counts.update(d.code for d in active)
         return active

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlprep.checks.conversation import check_conversation
+from vlprep.checks.conversation import check_conversation, check_objects
 from vlprep.checks.images import ImageCheck, ImageLimits, check_image
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
@@ -96,6 +96,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     result.fingerprint = int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
     normalized = normalize(obj)
     result.input_format = normalized.input_format
+    result.columns = normalized.columns
     for code, message in normalized.problems:
         report(code, message)
     if normalized.has_video:
@@ -108,6 +109,8 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
+    for code, message in check_objects(record, result.images):
+        report(code, message)
     if options.keep_records:
         result.record = record
     if counter is not None and not any(d.severity.value == "error" for d in result.diagnostics):

@@ -54,7 +54,9 @@ _CATALOG: tuple[Rule, ...] = (
          "before it were read."),
     # --- structure ---
     Rule("S001", "no-messages", _E, "No conversation: `messages`/`conversations` is missing, not a list, or empty."),
-    Rule("S002", "unknown-role", _E, "A turn has a role other than system/user/assistant/tool."),
+    Rule("S002", "unknown-role", _E,
+         "A turn has a role ms-swift does not know (system/user/assistant/tool/tool_call/tool_response, or the "
+         "ShareGPT names it maps): its loader drops the record. The closest valid name is suggested."),
     Rule("S003", "bad-content-type", _E, "A turn's content is neither a string nor a list of typed parts."),
     Rule("S004", "empty-content", _W, "A system, user or tool turn's content is empty (an empty assistant reply is S023)."),
     Rule("S005", "system-not-first", _E, "A system message appears after the first turn."),
@@ -62,12 +64,33 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("S007", "no-assistant-turn", _E, "No assistant turn: there is nothing to learn from this record."),
     Rule("S008", "last-turn-not-assistant", _W, "The last turn is not the assistant's: the trailing turn is not trained on."),
     Rule("S009", "unknown-key", _W, "A key ms-swift does not read; it is silently dropped at load time."),
-    Rule("S010", "unknown-format", _E, "The record matches none of the supported formats (messages, ShareGPT, OpenAI parts)."),
+    Rule("S010", "unknown-format", _E,
+         "The record matches none of the supported formats (messages, ShareGPT, OpenAI, query/response, alpaca)."),
     Rule("S011", "bad-turn", _E, "A turn is not an object with a role and content."),
     Rule("S012", "bad-images-field", _E, "`images` is not a string or a list of strings / {bytes, path} objects."),
     Rule("S013", "misplaced-tool-turn", _E,
          "A tool turn with no user/assistant turn before it, or a user turn right after tool results: ms-swift's "
          "template cannot encode the conversation."),
+    Rule("S014", "not-carried", _E,
+         "A key ms-swift's template reads (loss_scale, chat_template_kwargs, tools with nulls or mixed value "
+         "types, objects without images) that vlprep cannot count exactly yet: caching the record without it would "
+         "train on something else, so it is rejected."),
+    Rule("S015", "other-task-key", _W,
+         "A key ms-swift reads only for other tasks (RLHF, reward, embedding): SFT ignores it and it is not cached."),
+    Rule("S016", "conflicting-turn-keys", _W,
+         "A turn has both `content` and `value` (or `role` and `from`): ms-swift uses `value` (`from`) and drops "
+         "the other."),
+    Rule("S017", "bad-loss", _E, "A turn's `loss` is not true/false."),
+    Rule("S018", "bad-tool-call", _E,
+         "A tool_call turn (or OpenAI tool_calls entry) that is not a JSON object with a name and arguments, names a "
+         "function absent from `tools`, or a tool that is not a JSON object: ms-swift cannot encode it as meant."),
+    Rule("S019", "tool-result-without-call", _W, "A tool result with no tool call before it in the conversation."),
+    Rule("S020", "bad-objects", _E,
+         "Grounding `objects` ms-swift cannot use: no `bbox` list, a box that is not 4 numbers (or a 2-number point), "
+         "`ref` not strings, `image_id` out of range, or an unknown `bbox_type`."),
+    Rule("S021", "grounding-tag-count", _E,
+         "The number of <ref-object> / <bbox> tags differs from the number of objects' refs / boxes."),
+    Rule("S022", "bbox-outside-image", _E, "A box lies outside its image (pixels) or outside 0..1 (norm1)."),
     Rule("S023", "empty-assistant-reply", _E,
          "An assistant turn is empty (or only whitespace): the model would be trained to answer with nothing."),
     # --- media tags ---
@@ -106,6 +129,9 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("F001", "mixed-formats", _W,
          "The file mixes input formats: ms-swift keeps one format per file and silently drops the others' records."),
     Rule("F002", "file-unreadable", _E, "The input file cannot be opened."),
+    Rule("F003", "alias-collision", _W,
+         "The file names one ms-swift column two ways (e.g. `image` and `images`): its loader renames neither and "
+         "drops the alias's values."),
     # --- token length ---
     Rule("L001", "too-long", _E, "The record's token length (image tokens included) is over --max-length: training drops it."),
     Rule("L002", "too-many-images", _E, "The record has more images than --max-images."),

@@ -7,8 +7,16 @@ encoders, so a sample is encoded on several cores for the price of one start-up.
 
 Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N, "trust_remote_code":
 bool}` (the child refuses a folder that ships code before ms-swift, which always trusts it, can read it), then
-`{"key": K, "record": {...}}` with a canonical record (absolute image paths); the child answers each, in any order, with
-`{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}`.
+`{"key": K, "record": {...}}` with a row as training reads it (a cached row: absolute image paths), optionally with
+`"raw": {"text": LINE, "base_dir": DIR}`, an original input line. The child answers each, in any order, with
+`{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}` for the row, plus, when a raw
+line was sent, `"raw": {...}` of the same shape for what ms-swift makes of that line.
+
+The raw line goes through ms-swift's own loader exactly as `swift sft --dataset FILE.jsonl` loads it
+(`swift.dataset.load_dataset` on a one-record file, run from DIR so relative image paths resolve as vlprep resolved
+them): its format detection, column mapping and preprocessing, then the template. That is what makes a normalization
+that loses or changes anything visible (measured: about 250 ms per record, against about 225 ms through
+`AutoPreprocessor` on an in-memory one-row Dataset, which also differs in how absent message keys come back).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import multiprocessing
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +79,9 @@ class SwiftOracle:
         for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
             child_env.pop(legacy, None)
         self.workers = max(1, workers)
+        # the child's one-record files and ms-swift's loader caches; removed here, even when the child is killed
+        self._scratch = tempfile.mkdtemp(prefix="vlprep-oracle-")
+        child_env["VLPREP_ORACLE_SCRATCH"] = self._scratch
         self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child can never block on it
         self._child = subprocess.Popen([sys.executable, "-m", "vlprep.swift_oracle"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=self._log, text=True, env=child_env)
@@ -98,12 +110,14 @@ class SwiftOracle:
         self._log.seek(0)
         return OracleExited(code, self._log.read())
 
-    def submit(self, key: int, record: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-        """Queue a record; returns the answers that had to be taken first to keep the number in flight bounded."""
+    def submit(self, key: int, record: dict[str, Any], raw: dict[str, str] | None = None
+               ) -> list[tuple[int, dict[str, Any]]]:
+        """Queue a row (and, with `raw` = {text, base_dir}, an original input line to load the way ms-swift's loader
+        does); returns the answers that had to be taken first to keep the number in flight bounded."""
         taken = []
         while self.in_flight >= self.workers * _IN_FLIGHT_PER_ENCODER:
             taken.append(self.take())
-        self._send({"key": key, "record": record})
+        self._send({"key": key, "record": record, **({"raw": raw} if raw is not None else {})})
         self.in_flight += 1
         return taken
 
@@ -115,10 +129,10 @@ class SwiftOracle:
         self.in_flight -= 1
         return answer.pop("key"), answer
 
-    def encode(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Encode one record and wait for it (nothing else may be in flight)."""
+    def encode(self, record: dict[str, Any], raw: dict[str, str] | None = None) -> dict[str, Any]:
+        """Encode one row (and raw line) and wait for it (nothing else may be in flight)."""
         assert self.in_flight == 0, "encode() waits for its own answer only"
-        self.submit(0, record)
+        self.submit(0, record, raw)
         return self.take()[1]
 
     def close(self, abandon: bool = False) -> None:
@@ -137,6 +151,7 @@ class SwiftOracle:
             self._child.wait()
         self._reader.join(timeout=5)
         self._log.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "SwiftOracle":
         return self
@@ -148,29 +163,61 @@ class SwiftOracle:
 # ---- the child --------------------------------------------------------------------------------------------------
 
 _template: Any = None  # built once before the encoders fork; each inherits it
+_scratch: str = ""  # the child's private folder for one-record files and ms-swift's loader caches
 
 
-def _encode(line: str) -> str:
-    message = json.loads(line)
+def _encode_row(row: dict[str, Any]) -> dict[str, Any]:
     try:
-        encoded = _template.encode(message["record"], return_length=True)
+        encoded = _template.encode(row, return_length=True)
     except Exception as error:  # noqa: BLE001 - reported back per record
-        return json.dumps({"key": message["key"], "error": f"{type(error).__name__}: {error}"})
+        return {"error": f"{type(error).__name__}: {error}"}
     grid = encoded.get("image_grid_thw")
-    return json.dumps({
-        "key": message["key"],
+    return {
         "input_ids": list(map(int, encoded["input_ids"])),
         "labels": list(map(int, encoded["labels"])),
         "length": int(encoded["length"]),
         "image_grid_thw": grid.tolist() if grid is not None else [],
-    })
+    }
+
+
+def _encode_raw(text: str, base_dir: str, key: int) -> dict[str, Any]:
+    """What `swift sft --dataset` makes of one input line, encoded: ms-swift's loader on a one-record file."""
+    from swift.dataset import load_dataset
+
+    folder = os.path.join(_scratch, f"{os.getpid()}-{key}")  # the file and every cache the loader writes for it
+    os.makedirs(folder)
+    path = os.path.join(folder, "record.jsonl")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text.rstrip("\r\n") + "\n")
+    os.environ["MODELSCOPE_CACHE"] = folder  # read at each call by ms-swift's loader
+    try:
+        os.chdir(base_dir)
+        dataset, _ = load_dataset([path], split_dataset_ratio=0.0, num_proc=1)
+        rows = [dataset[index] for index in range(len(dataset))]  # decoded as training reads rows
+    except Exception as error:  # noqa: BLE001 - reported back per record
+        return {"error": f"ms-swift's loader failed on the line: {type(error).__name__}: {error}"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if len(rows) != 1:
+        return {"error": "ms-swift's loader drops this line (its preprocessing rejected the record)"}
+    return _encode_row(rows[0])
+
+
+def _encode(line: str) -> str:
+    message = json.loads(line)
+    answer = {"key": message["key"], **_encode_row(message["record"])}
+    if "raw" in message:
+        answer["raw"] = _encode_raw(message["raw"]["text"], message["raw"]["base_dir"], message["key"])
+    return json.dumps(answer)
 
 
 def _serve() -> None:
-    global _template
+    global _template, _scratch
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this child itself
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
+    _scratch = os.environ["VLPREP_ORACLE_SCRATCH"]
+    os.environ["MODELSCOPE_CACHE"] = _scratch  # ms-swift's loader caches go here, never to ~/.cache
     settings = json.loads(sys.stdin.readline())
     from vlprep.model_guard import ShippedCodeRefused, refuse_shipped_code
 
@@ -179,7 +226,11 @@ def _serve() -> None:
     except ShippedCodeRefused as refusal:
         print(f"ShippedCodeRefused: {refusal.problem}", file=sys.stderr)
         raise SystemExit(2) from None
+    from datasets import disable_progress_bars
     from swift import get_model_processor, get_template
+    from swift.dataset import load_dataset  # noqa: F401 - imported once, before the encoders fork
+
+    disable_progress_bars()  # a bar per one-record load would only fill the log
 
     _, processor = get_model_processor(settings["model_dir"], model_type="qwen3_vl", load_model=False)
     _template = get_template(processor, template_type="qwen3_vl")

@@ -6,16 +6,21 @@ grid_t·grid_h·grid_w / merge². The text side follows the template's own segme
 context pieces (template strings, queries, responses), pieces with the same loss weight are merged, and each merged
 segment is tokenized on its own. That is why content starting with
 "\n" gives one token more than a plain render of the chat template.
+
+What the template adds around the text is rendered here too: the `tools` system prompt of its default agent template
+(hermes), `tool_call` turns as `<tool_call>` blocks, per-turn `loss` (an untrained response), and the grounding tags
+`<ref-object>` / `<bbox>` from `objects` (boxes scaled to 0..1000 with the image sizes from the headers).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vlprep.diagnostics import ImageInfo
-from vlprep.normalize import IMAGE_TAG
+from vlprep.normalize import IMAGE_TAG, parse_literal
 from vlprep.resize import smart_resize
 from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 
@@ -102,7 +107,7 @@ class TokenCounter:
 
     def encode(self, record: dict[str, Any], images: list[ImageInfo]) -> Encoded:
         grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
-        segments = _segments(record, len(images))
+        segments = _segments(record, images)
         encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
@@ -145,14 +150,22 @@ def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tup
 # ---- the template's segmentation -------------------------------------------------------------------------------
 
 def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | None, list[dict[str, Any]]]:
-    """System split off, missing image tags prepended, tool turns and repeated roles folded, as ms-swift does."""
+    """System split off (the tools prompt added), missing image tags prepended, tool calls rendered, tool turns and
+    repeated roles folded, as ms-swift does. An assistant turn keeps its text as (text, loss) parts: ms-swift merges
+    consecutive assistant turns into a list whose parts keep their own `loss`."""
     messages = [dict(turn) for turn in record["messages"]]
     system = messages.pop(0)["content"] if messages and messages[0]["role"] == "system" else None
+    if record.get("tools"):
+        system = tools_system_prompt(record["tools"], system)
     if image_count and messages:
         everything = "\n".join(([system] if system else []) + [turn["content"] for turn in messages])
         missing = image_count - everything.count(IMAGE_TAG)
         if missing > 0:
             messages[0]["content"] = IMAGE_TAG * missing + messages[0]["content"]
+    messages = _render_tool_calls(messages)
+    for turn in messages:
+        if turn["role"] == "assistant":
+            turn["parts"] = [(turn["content"], turn.get("loss"))]
     _fold_tools_after_user(messages)
     folded: list[dict[str, Any]] = []
     index = 0
@@ -165,12 +178,50 @@ def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | N
                 index += 1
                 tools.append(messages[index])
             folded.append({"role": "tool", "prompt": [IM_END, _user_turn(_tool_responses(tools))]})
-        elif previous and previous["role"] == turn["role"] and turn["role"] in ("user", "assistant"):
+        elif previous and previous["role"] == turn["role"] == "assistant":
+            previous["parts"] = previous["parts"] + turn["parts"]
+            previous["content"] += turn["content"]
+        elif previous and previous["role"] == turn["role"] == "user":
             previous["content"] += turn["content"]
         else:
             folded.append(turn)
         index += 1
     return system, folded
+
+
+def tools_system_prompt(tools: list[dict[str, Any]], system: str | None) -> str:
+    """The system prompt the qwen3_vl template's default agent template (hermes) renders for `tools`."""
+    described = "\n".join(json.dumps(tool if "type" in tool or "function" in tool else
+                                     {"type": "function", "function": tool}, ensure_ascii=False) for tool in tools)
+    return (f"{system or ''}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+            f"{described}\n</tools>\n\nFor each function call, return a json object with function name and "
+            "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def _render_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run of tool_call turns (parallel calls) becomes one assistant turn of `<tool_call>` blocks, keeping the
+    first `loss` given in the run."""
+    out: list[dict[str, Any]] = []
+    for turn in messages:
+        if turn["role"] != "tool_call":
+            out.append(turn)
+            continue
+        call = parse_literal(turn["content"])
+        arguments = call["arguments"] if call.get("arguments") is not None else call.get("parameters")
+        rendered = json.dumps({"name": call["name"], "arguments": parse_literal(arguments)
+                               if isinstance(arguments, str) else arguments}, ensure_ascii=False)
+        block = f"<tool_call>\n{rendered}\n</tool_call>"
+        previous = out[-1] if out else None
+        if previous is not None and previous.get("calls"):
+            previous["content"] += "\n" + block
+            if "loss" not in previous and "loss" in turn:
+                previous["loss"] = turn["loss"]
+        else:
+            out.append({"role": "assistant", "content": block, "calls": True,
+                        **({"loss": turn["loss"]} if "loss" in turn else {})})
+    return out
 
 
 def _fold_tools_after_user(messages: list[dict[str, Any]]) -> None:
@@ -195,46 +246,75 @@ def _user_turn(query: str) -> str:
     return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _segments(record: dict[str, Any], image_count: int) -> list[tuple[str, bool]]:
+def _segments(record: dict[str, Any], images: list[ImageInfo]) -> list[tuple[str, bool]]:
     """The merged (text, trained) segments the template tokenizes one by one."""
+    image_count = len(images)
     system, messages = _prepare_messages(record, image_count)
     if messages and messages[0]["role"] == "assistant":
         messages.insert(0, {"role": "user", "content": ""})
     if len(messages) % 2:
-        messages.append({"role": "assistant", "content": None})
+        messages.append({"role": "assistant", "content": None, "parts": []})
     pieces: list[tuple[str, bool]] = []
     if system:
         pieces.append((f"<|im_start|>system\n{system}<|im_end|>\n", False))
     rounds = len(messages) // 2
     for round_index in range(rounds):
-        query, response = messages[2 * round_index], messages[2 * round_index + 1]["content"]
+        query, answer = messages[2 * round_index], messages[2 * round_index + 1]
+        response = answer["content"]
         if query["role"] == "tool":
             pieces += [(piece, False) for piece in query["prompt"]]
         else:
             pieces.append((_user_turn(query["content"]), False))
         if response is None:
             continue
-        pieces.append((response, True))
+        pieces += [(text, loss is not False) for text, loss in answer["parts"]]
         if round_index < rounds - 1:
             if messages[2 * round_index + 2]["role"] != "tool":
                 pieces.append((IM_END, False))
         elif not response.endswith(STOP_WORDS):
             pieces.append((IM_END, True))
-    return _merge(_replace_image_tags(pieces, image_count))
+    refs, boxes = grounding_texts(record.get("objects"), images)
+    return _merge(_replace_tags(pieces, image_count, refs, boxes))
 
 
-def _replace_image_tags(pieces: list[tuple[str, bool]], image_count: int) -> list[tuple[str, bool]]:
+def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> tuple[list[str], list[str]]:
+    """What the qwen3_vl template puts for each `<ref-object>` and `<bbox>` (its legacy QWENVL_BBOX_FORMAT): boxes
+    scaled to 0..1000 from pixels (bbox_type real, against the size of image `image_id`) or from 0..1 (norm1)."""
+    if not objects:
+        return [], []
+    boxes = [list(box) for box in objects["bbox"]]
+    if images:
+        image_ids = list(objects.get("image_id") or [])
+        image_ids += [0] * (len(boxes) - len(image_ids))
+        for box, image_id in zip(boxes, image_ids):
+            width, height = (1, 1) if objects.get("bbox_type") == "norm1" else \
+                (images[image_id].width, images[image_id].height)
+            for i in range(0, len(box) - 1, 2):
+                box[i], box[i + 1] = int(round(box[i] / width * 1000)), int(round(box[i + 1] / height * 1000))
+    refs = [f"<|object_ref_start|>{ref}<|object_ref_end|>" for ref in objects.get("ref") or []]
+    points = [",".join(f"({x},{y})" for x, y in zip(box[::2], box[1::2])) for box in boxes]
+    return refs, [f"<|box_start|>{point}<|box_end|>" for point in points]
+
+
+def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str]
+                  ) -> list[tuple[str, bool]]:
+    """Images, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
     out: list[tuple[str, bool]] = []
-    replaced = 0
+    replaced = {IMAGE_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
     for text, trained in pieces:
         for part in _TEMPLATE_TAGS.split(text):
             if not part:
                 continue
-            if part == IMAGE_TAG and replaced < image_count:
+            if part == IMAGE_TAG and replaced[part] < image_count:
                 out.append((IMAGE_REPLACEMENT, False))
-                replaced += 1
+            elif part == "<ref-object>" and replaced[part] < len(refs):
+                out.append((refs[replaced[part]], trained))
+            elif part == "<bbox>" and replaced[part] < len(boxes):
+                out.append((boxes[replaced[part]], trained))
             else:
                 out.append((part, trained))
+                continue
+            replaced[part] += 1
     return out
 
 

@@ -1,8 +1,11 @@
 """Verify: our counts against ms-swift's own `qwen3_vl` template encode, with real pixels, on a sample or every record.
 
 Every record's `<|image_pad|>` count is asserted against Σ grid/4 while counting (vlprep.tokens). Here a deterministic
-sample is re-encoded by ms-swift in a child process; input_ids, labels, length and grids must be equal, or the build
-stops with a diff naming file:line.
+sample goes to ms-swift in a child process twice: the **original input line**, through ms-swift's own loader (what
+`swift sft --dataset` makes of it), and the **cached row**, as `--cached_dataset` re-encodes it at train time. Both
+encodes must equal vlprep's count (input_ids, labels, length, grids), or the build stops with a diff naming file:line.
+Comparing against the original line, not vlprep's normalized copy, is what proves the normalization: a field vlprep
+dropped or changed shows up as a difference.
 
 The sample is drawn up front from the input's line positions (the line count is known before the pass), so each sampled
 record goes to ms-swift the moment it is accepted and is encoded while the rest of the input is still being checked.
@@ -12,19 +15,31 @@ the sample is always min(N, accepted records), and the same for the same input a
 
 from __future__ import annotations
 
+import json
 import queue
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vlprep.diagnostics import ImageInfo
+from vlprep.normalize import OTHER_TASK_KEYS
 from vlprep.swift_oracle import SwiftOracle
 
 if TYPE_CHECKING:
     from vlprep.tokens import Encoded, TokenCounter
 
-# (global line index, file, line, canonical record, its images)
-Item = tuple[int, str, int, dict[str, Any], list[ImageInfo]]
+@dataclass(frozen=True)
+class Item:
+    """One accepted record to verify."""
+
+    index: int  # global line index (over all input files)
+    file: str
+    line: int
+    record: dict[str, Any]  # canonical record (what vlprep counted)
+    images: list[ImageInfo]
+    text: str  # the original input line
+    base_dir: str  # the folder relative image paths resolve against (--image-root, or the file's folder)
+    row: dict[str, Any]  # the cached row, as written to the split
 
 
 @dataclass
@@ -80,13 +95,36 @@ class VerificationError(RuntimeError):
 def swift_record(record: dict[str, Any], images: list[ImageInfo]) -> dict[str, Any]:
     """The record as ms-swift will see it from the cache: absolute image paths (data URIs as written)."""
     refs = [info.path or ref for ref, info in zip(record["images"], images)]
-    return {"messages": record["messages"], "images": refs}
+    return {**record, "images": refs}
 
 
-def first_difference(ours: list[int], theirs: list[int]) -> str:
+def sft_line(text: str) -> str:
+    """The original line, less the keys only ms-swift's other tasks read (S015: not cached). ms-swift's SFT encode
+    ignores them when they are valid, but checks `rejected_response` and may drop or fail the record over it: that is
+    RLHF data, and the comparison is about what SFT trains on."""
+    record = json.loads(text)
+    other = [key for key in record if key in OTHER_TASK_KEYS]
+    if not other:
+        return text
+    return json.dumps({key: value for key, value in record.items() if key not in other}, ensure_ascii=False)
+
+
+def as_stored(row: dict[str, Any]) -> dict[str, Any]:
+    """The row exactly as `--cached_dataset` reads it back: through the split's Arrow schema and out again (absent
+    keys, nulls and JSON columns come back as datasets returns them). Images as paths: embedded bytes decode to the same
+    pixels."""
+    from datasets import Dataset
+
+    from vlprep.writer import cache_features
+
+    features = cache_features(embed_images=False)
+    return Dataset.from_list([{key: row.get(key) for key in features}], features=features)[0]
+
+
+def first_difference(ours: list[int], theirs: list[int], names: tuple[str, str] = ("ours", "ms-swift")) -> str:
     index = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
-    return (f"first difference at position {index}: ours {ours[index:index + 8]} vs ms-swift {theirs[index:index + 8]} "
-            f"(lengths {len(ours)} vs {len(theirs)})")
+    return (f"first difference at position {index}: {names[0]} {ours[index:index + 8]} vs {names[1]} "
+            f"{theirs[index:index + 8]} (lengths {len(ours)} vs {len(theirs)})")
 
 
 def compare(ours: Encoded, theirs: dict[str, Any]) -> str | None:
@@ -115,8 +153,8 @@ class Verifier:
 
     def offer(self, item: Item) -> None:
         """An accepted record: sent now if drawn, kept in reserve otherwise."""
-        if self.sample.wants_now(item[0]):
-            self.sample.pending[item[0]] = item
+        if self.sample.wants_now(item.index):
+            self.sample.pending[item.index] = item
             self._send(item)
         else:
             self.sample.keep_in_reserve(item)
@@ -133,7 +171,7 @@ class Verifier:
     def finish(self) -> int:
         """Send the shortfall, wait for every answer; the number of records verified."""
         for item in self.sample.shortfall():
-            self.sample.pending[item[0]] = item
+            self.sample.pending[item.index] = item
             self._send(item)
         while self._oracle.in_flight:
             self._compare(*self._oracle.take())
@@ -141,12 +179,29 @@ class Verifier:
         return self.sample.checked
 
     def _send(self, item: Item) -> None:
-        for answer in self._oracle.submit(item[0], swift_record(item[3], item[4])):
+        raw = {"text": sft_line(item.text), "base_dir": item.base_dir}
+        for answer in self._oracle.submit(item.index, as_stored(item.row), raw=raw):
             self._compare(*answer)
 
     def _compare(self, key: int, theirs: dict[str, Any]) -> None:
-        _, file, line, record, images = self.sample.pending.pop(key)
-        problem = compare(self._counter.encode(record, images), theirs)
+        item = self.sample.pending.pop(key)
+        problem = verify_answer(self._counter.encode(item.record, item.images), theirs)
         if problem:
-            raise VerificationError(f"{file}:{line}: our encoding differs from ms-swift's qwen3_vl template: {problem}")
+            raise VerificationError(f"{item.file}:{item.line}: {problem}")
         self.sample.checked += 1
+
+
+def verify_answer(ours: Encoded, theirs: dict[str, Any]) -> str | None:
+    """vlprep's count against ms-swift's encode of the original line, then the cached row's encode against it."""
+    problem = compare(ours, theirs["raw"])
+    if problem:
+        return f"vlprep's count differs from what ms-swift makes of the original line: {problem}"
+    if "error" in theirs:
+        return f"ms-swift cannot encode the cached row: {theirs['error']}"
+    raw = theirs["raw"]
+    for key in ("image_grid_thw", "input_ids", "labels", "length"):
+        if theirs[key] != raw[key]:
+            detail = (first_difference(theirs[key], raw[key], ("cached row", "original line"))
+                      if key in ("input_ids", "labels") else f"cached row {theirs[key]} vs original line {raw[key]}")
+            return f"ms-swift encodes the cached row differently from the original line: {key}: {detail}"
+    return None

@@ -1,10 +1,14 @@
 """Write: accepted records into Arrow splits ms-swift's `--cached_dataset` loads, rejected lines into rejects.jsonl.
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
-Columns: `messages`, `images`, `lengths` (what ms-swift reads) and vlprep's provenance and verified counts
-(`vlprep_source`, `vlprep_line`, `vlprep_index`: the input file, the line the record starts on and, for an element
-of a JSON array, its index (null for JSONL); `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each image file's size,
-mtime and BLAKE2b digest when cached, so training can tell a changed image from a touched one: vlprep.image_staleness).
+Columns: what ms-swift's template reads — `messages` (each turn as JSON: role, content, and `loss` when given),
+`images`, `tools`, `objects`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance
+and verified counts (`vlprep_source`, `vlprep_line`, `vlprep_index`: the input file, the line the record starts on and,
+for an element of a JSON array, its index (null for JSONL); `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each
+image file's size, mtime and BLAKE2b digest when cached, so training can tell a changed image from a touched one:
+vlprep.image_staleness). `messages`, `tools` and `objects` are JSON columns, as ms-swift's own loader stores them:
+heterogeneous turns and tool schemas survive verbatim; `channel` and `label` too, since ms-swift passes any JSON value
+on.
 """
 
 from __future__ import annotations
@@ -15,19 +19,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, List, Value, concatenate_datasets, disable_progress_bars
+from datasets import Dataset, Features, Json, List, Value, concatenate_datasets, disable_progress_bars
 from datasets.arrow_writer import ArrowWriter
 
 from vlprep.diagnostics import RecordResult
 from vlprep.image_staleness import cached_file_digest
+from vlprep.normalize import CARRIED_KEYS
 from vlprep.rules import Severity
 
 
 def cache_features(embed_images: bool) -> Features:
     image = {"bytes": Value("binary"), "path": Value("string")} if embed_images else Value("string")
     return Features({
-        "messages": List({"role": Value("string"), "content": Value("string")}),
+        "messages": List(Json()),
         "images": List(image),
+        "tools": List(Json()),
+        "objects": Json(),
+        "channel": Json(),
+        "label": Json(),
         "lengths": Value("int64"),
         "vlprep_source": Value("string"),
         "vlprep_line": Value("int64"),
@@ -60,6 +69,7 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
     return {
         "messages": result.record["messages"],
         "images": images,
+        **{key: result.record.get(key) for key in CARRIED_KEYS},
         "lengths": result.counted.length,
         "vlprep_source": result.file,
         "vlprep_line": result.line,
