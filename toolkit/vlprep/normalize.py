@@ -65,6 +65,10 @@ OTHER_TASK_KEYS = frozenset(  # read by ms-swift's other tasks (RLHF, reward, em
        "omnijev_video"])
 # `id` is dropped by ms-swift too, but it is the universal record identifier and losing it changes nothing in training.
 _QUIET_KEYS = frozenset({"id"})
+# Every top-level key a record may have (read by ms-swift, or named by vlprep): a file `{"KEY": [...]}` whose KEY is
+# none of these wraps its records (vlprep.reader).
+RECORD_KEYS = (frozenset(MESSAGES_COLUMNS) | frozenset(RESPONSE_COLUMNS) | frozenset(CARRIED_KEYS) | NOT_CARRIED_KEYS
+               | OTHER_TASK_KEYS | _QUIET_KEYS | {"history"})
 
 # Formats that can share a file: ms-swift's loader picks one preprocessor per file from the union of its columns.
 FORMAT_FAMILY = {"messages": "messages", "openai": "messages", "sharegpt": "sharegpt",

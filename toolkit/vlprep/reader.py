@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from vlprep.inputs import READ_ERRORS, Source, is_stdin, open_input
 from vlprep.json_array import ArraySplitter
-from vlprep.normalize import KNOWN_KEYS
+from vlprep.normalize import RECORD_KEYS
 
 BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 20
@@ -83,7 +83,7 @@ def _wrapper_key(head: bytes) -> str | None:
         key = json.loads(b'"' + found.group(1) + b'"')
     except ValueError:
         return None
-    if key in KNOWN_KEYS or not _starts_with_a_record(head, found.end() - 1):
+    if key.lower() in RECORD_KEYS or not _starts_with_a_record(head, found.end() - 1):
         return None
     newline = head.find(b"\n")
     if newline >= 0 and head[newline:].strip():
