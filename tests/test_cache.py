@@ -141,8 +141,8 @@ def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embed
     assert built["rejects_by_code"] == {"I004": 1, "M001": 1}
     assert built["processor"]["fingerprint"] == processor_fingerprint(embedded_processor)
     assert built["counting"]["image_max_tokens"] == CountSettings().image_max_tokens
-    assert built["verification"]["ms_swift_template"] == {"mode": "all", "records_checked": DEMO_LINES - 2,
-                                                          "mismatches": 0}
+    verified = built["verification"]["ms_swift_template"]
+    assert (verified["mode"], verified["records_checked"], verified["mismatches"]) == ("all", DEMO_LINES - 2, 0)
     assert set(built["data_files"]) == {str(p.relative_to(demo_cache.out)) for p in demo_cache.out.rglob("*")
                                         if p.is_file() and p.name != "manifest.json"}
     assert runner.invoke(app, ["inspect", str(demo_cache.out)]).exit_code == 0
@@ -366,15 +366,20 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     assert resumed_counts["input_lines"] == 1200
 
 
-@pytest.mark.parametrize(("verify", "workers", "expected"), [("11", "1", 11), ("40", "2", DEMO_LINES - 2)])
+@pytest.mark.parametrize(("verify", "workers", "expected"), [("3", "1", 3), ("40", "2", DEMO_LINES - 2)])
 def test_verification_sample_is_n_or_every_accepted_record(tmp_path: Path, embedded_processor: Any, verify: str,
                                                            workers: str, expected: int) -> None:
-    """The sample is drawn among all lines up front; drawn lines that are rejected are made up from the others."""
+    """The random part is drawn among all lines up front; drawn lines that are rejected are made up from the others.
+    Every record shape the random part misses adds its cheapest record; all records cover every shape."""
     out = tmp_path / "cache"
     result = cache(DEMO, "--out", out, "--verify", verify, "--workers", workers)
     assert result.exit_code == 1, result.output  # the two planted rejects
-    assert manifest(out)["verification"]["ms_swift_template"] == {"mode": "sample", "records_checked": expected,
-                                                                  "mismatches": 0}
+    verified = manifest(out)["verification"]["ms_swift_template"]
+    assert (verified["mode"], verified["random"], verified["mismatches"]) == ("sample", expected, 0)
+    assert verified["records_checked"] == expected + verified["for_coverage"] <= DEMO_LINES - 2
+    everything = cache(DEMO, "--out", tmp_path / "all", "--verify", "all", "--workers", workers)
+    assert everything.exit_code == 1, everything.output
+    assert set(verified["shapes"]) == set(manifest(tmp_path / "all")["verification"]["ms_swift_template"]["shapes"])
 
 
 def test_interrupt_during_verification_is_resumable_as_the_message_says(tmp_path: Path, embedded_processor: Any

@@ -40,6 +40,7 @@ from vlprep.processor_memo import ProcessorFacts, counting_tokenizer, processor_
 from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
+from vlprep.shapes import encode_cost, record_shape
 from vlprep.swift_oracle import OracleExited, SwiftOracle
 from vlprep.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
 from vlprep.verify import Item, Sample, Verifier
@@ -71,7 +72,7 @@ class CacheRequest:
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     max_length: int | None = None
     embed_images: bool = False
-    verify: int | None = 64  # None: every record
+    verify: int | None = 16  # records at random, besides one of every shape; None: every record
     workers: int = 1
     force: bool = False
     resume: bool = False
@@ -340,7 +341,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
             if verifier is not None:
                 base_dir = os.path.abspath(request.pipeline.image_root or Path(result.file).parent)
                 verifier.offer(Item(first_line[file_index] + result.number - 1, result.file, result.line, result.record,
-                                    result.images, result.text, base_dir, cache_row(result, embed_images=False)))
+                                    result.images, result.text, base_dir, cache_row(result, embed_images=False),
+                                    record_shape(result, request.settings), encode_cost(result)))
         state.position = (file_index, result.number)
         shard.lines += 1
         if shard.lines >= request.shard_lines:
@@ -419,7 +421,13 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
         "long_records": _long_records(request, state),
         "verification": {"image_pad_count": "asserted for every record",
                          "ms_swift_template": {"mode": "all" if request.verify is None else "sample",
-                                               "records_checked": verified, "mismatches": 0}},
+                                               "records_checked": verified, "mismatches": 0,
+                                               "compared": "vlprep's count and the cached row's encode against "
+                                                           "ms-swift's encode of the original line",
+                                               **({"random": verified - state.sample.coverage,
+                                                   "for_coverage": state.sample.coverage} if request.verify else {}),
+                                               **({"shapes": dict(sorted(state.sample.covered.items()))}
+                                                  if request.verify != 0 else {})}},
         "build": {"shards": state.shards, "shard_lines": request.shard_lines},
         "data_files": data_file_checksums(final),
     }

@@ -288,7 +288,9 @@ def cache(
     max_ratio: MaxRatio = ImageLimits.max_ratio,
     max_length: MaxLength = None,
     embed_images: Annotated[bool, typer.Option("--embed-images", metavar="", help="Store image bytes in the cache (portable).")] = False,
-    verify: Annotated[str, typer.Option("--verify", help="Records re-encoded by ms-swift's template (a number, or all).")] = "64",
+    verify: Annotated[str, typer.Option(
+        "--verify", help="Records ms-swift re-encodes from their original lines: N at random plus the cheapest record of "
+                         "every record shape the random ones miss; 0 for none, or all.")] = "16",
     image_root: ImageRoot = None,
     fast: Fast = False,
     workers: Workers = default_workers(),

@@ -7,10 +7,12 @@ encodes must equal vlprep's count (input_ids, labels, length, grids), or the bui
 Comparing against the original line, not vlprep's normalized copy, is what proves the normalization: a field vlprep
 dropped or changed shows up as a difference.
 
-The sample is drawn up front from the input's line positions (the line count is known before the pass), so each sampled
-record goes to ms-swift the moment it is accepted and is encoded while the rest of the input is still being checked.
-Sampled lines that end up rejected leave a shortfall, filled at the end from a reservoir of the other accepted records:
-the sample is always min(N, accepted records), and the same for the same input and seed, whatever the worker count.
+The sample has two parts. The random part is drawn up front from the input's line positions (the line count is known
+before the pass), so each sampled record goes to ms-swift the moment it is accepted and is encoded while the rest of the
+input is still being checked; sampled lines that end up rejected leave a shortfall, filled at the end from a reservoir
+of the other accepted records, so this part is always min(N, accepted records). The coverage part adds, for every record
+shape (vlprep.shapes) the random part missed, the cheapest accepted record of that shape: a cache of any size is proven
+on every kind of record it contains. Both are the same for the same input and seed, whatever the worker count.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from vlprep.swift_oracle import SwiftOracle
 if TYPE_CHECKING:
     from vlprep.tokens import Encoded, TokenCounter
 
+MAX_SHAPES = 1024  # distinct shapes kept as coverage candidates (each holds one record): memory stays bounded
+
 @dataclass(frozen=True)
 class Item:
     """One accepted record to verify."""
@@ -40,6 +44,8 @@ class Item:
     text: str  # the original input line
     base_dir: str  # the folder relative image paths resolve against (--image-root, or the file's folder)
     row: dict[str, Any]  # the cached row, as written to the split
+    shape: str = ""  # vlprep.shapes.record_shape
+    cost: int = 0  # vlprep.shapes.encode_cost: the cheapest record of a shape is the one verified
 
 
 @dataclass
@@ -58,6 +64,9 @@ class Sample:
     reservoir: list[Item] = field(default_factory=list)
     reservoir_seen: int = 0
     checked: int = 0
+    covered: dict[str, str] = field(default_factory=dict)  # shape -> "file:line" of the record sent for it
+    candidates: dict[str, Item] = field(default_factory=dict)  # the cheapest record of each shape not yet covered
+    coverage: int = 0  # records sent only because their shape was not covered otherwise
 
     def __post_init__(self) -> None:
         drawn = 0 if self.k is None else min(self.k, self.total_lines)
@@ -77,6 +86,18 @@ class Sample:
         slot = self._random.randrange(self.reservoir_seen)
         if slot < self.k:
             self.reservoir[slot] = item
+
+    def consider_for_coverage(self, item: Item) -> None:
+        """Keep the cheapest record of a shape the sample has not covered (ties: the first one, so resumes agree)."""
+        if item.shape in self.covered:
+            return
+        known = self.candidates.get(item.shape)
+        if (known is None and len(self.candidates) < MAX_SHAPES) or (known is not None and item.cost < known.cost):
+            self.candidates[item.shape] = item
+
+    def uncovered(self) -> list[Item]:
+        """The cheapest record of each shape nothing sent so far has, in shape order."""
+        return [item for shape, item in sorted(self.candidates.items()) if shape not in self.covered]
 
     def shortfall(self) -> list[Item]:
         """Reserve records that complete the sample to min(k, accepted records)."""
@@ -152,12 +173,12 @@ class Verifier:
             self._send(item)
 
     def offer(self, item: Item) -> None:
-        """An accepted record: sent now if drawn, kept in reserve otherwise."""
+        """An accepted record: sent now if drawn, kept in reserve (and as its shape's candidate) otherwise."""
         if self.sample.wants_now(item.index):
-            self.sample.pending[item.index] = item
-            self._send(item)
+            self._start(item)
         else:
             self.sample.keep_in_reserve(item)
+            self.sample.consider_for_coverage(item)
         self.poll()
 
     def poll(self) -> None:
@@ -171,12 +192,19 @@ class Verifier:
     def finish(self) -> int:
         """Send the shortfall, wait for every answer; the number of records verified."""
         for item in self.sample.shortfall():
-            self.sample.pending[item.index] = item
-            self._send(item)
+            self._start(item)
+        for item in self.sample.uncovered():
+            self.sample.coverage += 1
+            self._start(item)
         while self._oracle.in_flight:
             self._compare(*self._oracle.take())
         assert not self.sample.pending, "every record sent to ms-swift is compared"
         return self.sample.checked
+
+    def _start(self, item: Item) -> None:
+        self.sample.pending[item.index] = item
+        self.sample.covered.setdefault(item.shape, f"{item.file}:{item.line}")
+        self._send(item)
 
     def _send(self, item: Item) -> None:
         raw = {"text": sft_line(item.text), "base_dir": item.base_dir}
