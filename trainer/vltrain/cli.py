@@ -299,18 +299,19 @@ def print_summary(summary: dict[str, Any], output: Path) -> None:
     memory = summary.get("peak_memory_bytes")
     rows = [
         ("steps", str(summary.get("steps"))),
-        ("train loss (first → last)", f"{number(summary.get('train_loss_first'))} → "
-                                      f"{number(summary.get('train_loss_last'))}"),
-        ("eval loss (first → last)", f"{number(summary.get('eval_loss_first'))} → "
+        ("train loss", f"{number(summary.get('train_loss_first'))} → "
+                                      f"{number(summary.get('train_loss_last'))} (first → last)"),
+        ("eval loss", f"{number(summary.get('eval_loss_first'))} → "
                                      f"{number(summary.get('eval_loss_last'))}"),
-        ("tokens/s (not padding / fed)", f"{number(summary.get('measured_real_tokens_per_s'), ',.1f')} / "
-                                         f"{number(summary.get('measured_tokens_per_s'), ',.1f')}"),
-        ("padding", "—" if summary.get("padding_fraction") is None else f"{summary['padding_fraction']:.1%}"),
+        ("tokens/s", f"{number(summary.get('measured_real_tokens_per_s'), ',.1f')} real, "
+                     f"{number(summary.get('measured_tokens_per_s'), ',.1f')} with padding"),
+        ("padding", "—" if summary.get("padding_fraction") is None else f"{summary['padding_fraction']:.1%} of "
+                                                                         "the positions in the batches formed"),
         ("peak memory", "—" if not memory else f"{human_bytes(memory)} "
                                                f"({'GPU' if summary.get('peak_memory_kind') == 'gpu' else 'RSS'})"),
-        ("wall time (s)", " · ".join(f"{key} {value}" for key, value in wall.items() if value is not None)),
+        ("wall time", " · ".join(f"{key} {value:.0f} s" for key, value in wall.items() if value is not None)),
         ("last checkpoint", str(summary.get("last_checkpoint"))),
-        ("files", f"{output}/vltrain_summary.json, curves.png, train.log"),
+        ("files", f"{output}/: vltrain_summary.json curves.png train.log"),
     ]
     for name, value in rows:
         table.add_row(f"[bold]{name}[/]", escape(value))
