@@ -244,7 +244,8 @@ def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env
     with terminal_stream() as terminal:
         console = Console(file=terminal, soft_wrap=True, force_terminal=interactive or None,
                           no_color=not interactive or None, highlight=False)
-        monitor = RunMonitor(console, live=interactive, output_dir=output, started=started)
+        monitor = RunMonitor(console, live=interactive, output_dir=output, started=started,
+                             synchronous=not distributed)
         try:
             with output_to_log(log_path, tee=verbose):
                 if distributed:

@@ -28,8 +28,11 @@ def human_bytes(count: int) -> str:
 class RunMonitor:
     """Thread-safe: events may come from a thread following the ranks' event file."""
 
-    def __init__(self, console: Console, live: bool, output_dir: Path, started: float) -> None:
+    def __init__(self, console: Console, live: bool, output_dir: Path, started: float, synchronous: bool) -> None:
+        """`synchronous`: events come from the training loop itself (one process), so the time spent drawing the
+        curves at a save holds training up and counts as save time."""
         self.console, self.live, self.output_dir, self.started = console, live, output_dir, started
+        self.synchronous = synchronous
         self.lock = threading.Lock()
         self.points: list[dict[str, Any]] = []  # per logged step: loss, lr, grad_norm, tokens/s
         self.evals: list[dict[str, Any]] = []
@@ -99,12 +102,19 @@ class RunMonitor:
 
     def _on_save(self, event: Event) -> None:
         self.save_s += event["time"] - self.mark
+        self.mark = event["time"]
         write_curves(self.points, self.evals, self.output_dir / "curves.png")
-        self.mark = time.time()  # the curves are drawn in this process: not training time
+        if self.synchronous:
+            now = time.time()
+            self.save_s += now - self.mark
+            self.mark = now
 
     def _on_end(self, event: Event) -> None:
         self.end = event
         self.memory = event["memory"]
+        if self.progress is None:
+            self.console.print(f"  step {event['step']}/{self.begin.get('max_steps', '?')}: training done · elapsed "
+                               f"{self._elapsed()}", highlight=False)
         self._stop_display()
 
     # ----- display
