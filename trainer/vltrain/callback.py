@@ -39,7 +39,7 @@ def is_main_rank() -> bool:
 
 
 def peak_memory() -> dict[str, Any]:
-    """Peak GPU memory allocated by torch on CUDA, else this process's peak resident set size (never a 0 placeholder)."""
+    """Peak GPU memory allocated by torch on CUDA, else this process's peak resident set size (never 0 for unknown)."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():

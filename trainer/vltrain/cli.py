@@ -257,6 +257,9 @@ def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env
             err.print(f"[red]error:[/] training failed: {escape(str(error))}\n  full log: {escape(str(log_path))}"
                       f"; checkpoints so far are in {escape(str(output))}")
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            monitor.finish(time.time())  # stop the live display before the terminal gets the prompt back
+            raise
         measured = monitor.finish(time.time())
     if code != 0:
         cause = cause_in_log(log_path) or f"the training processes exited with {code}"

@@ -56,12 +56,14 @@ class RunMonitor:
         share = event["trainable_parameters"] / event["parameters"] if event["parameters"] else 0
         resumed = f" (from step {event['start_step']})" if event["start_step"] else ""
         self.console.print(f"  trainable parameters: {event['trainable_parameters']:,} of {event['parameters']:,} "
-                           f"({share:.2%}) · global batch {event['global_batch']} · steps {event['max_steps']}{resumed}",
+                           f"({share:.2%}) · global batch {event['global_batch']} · steps "
+                           f"{event['max_steps']}{resumed}",
                            highlight=False)
         if self.live:
             self.progress = Progress(
                 TextColumn("step {task.completed}/{task.total}"), BarColumn(bar_width=24),
-                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("{task.fields[metrics]}"), TextColumn("·"), TimeElapsedColumn(), TextColumn("elapsed, ETA"),
+                TimeRemainingColumn(),
                 console=self.console, redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
             self.progress.start()
             self.task = self.progress.add_task("train", total=event["max_steps"], completed=event["start_step"],
