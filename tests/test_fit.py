@@ -377,6 +377,47 @@ def test_a_failing_ms_swift_run_shows_its_cause_and_the_log_path(world: World) -
     assert "Traceback" in (out / "train.log").read_text() and not (out / "vltrain_summary.json").exists()
 
 
+def run_on_a_terminal(command: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]:
+    """Run `command` with stdout and stderr on one pseudo-terminal (120 columns), as in a shell; (exit code, output)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 120, 0, 0))
+    process = subprocess.Popen(command, cwd=cwd, env=child_env({"TERM": "xterm-256color", "COLUMNS": "120"}),
+                               stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the terminal closed: the command and its children are done
+            break
+        if ready and not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_one_live_display_replaces_ms_swifts_output(world: World) -> None:
+    out = world.root / "on-a-terminal"
+    code, shown = run_on_a_terminal([VLTRAIN, "fit", "--cached", str(world.cache), "--model", str(world.model),
+                                     "--output-dir", str(out), *DEMO_FIT], cwd=world.root)
+    assert code == 0, shown[-3000:]
+    assert "\x1b[" in shown and "━" in shown, shown[-3000:]  # rich's live progress bar, redrawn in place
+    assert "step 4/4" in shown and "elapsed, ETA" in shown and "vltrain summary" in shown, shown[-3000:]
+    assert "step 1/4 epoch" not in shown  # the plain lines are for pipes and CI only
+    assert not any(said in shown for said in MS_SWIFT_SAYS), shown[-3000:]
+    assert "[INFO:swift]" in (out / "train.log").read_text()
+
+
 @pytest.mark.slow
 def test_full_fine_tune_with_frozen_vision_tower_changes_only_the_language_model(world: World) -> None:
     out = world.root / "full"
