@@ -245,6 +245,179 @@ def test_json_summary_on_stdout_is_parseable(lora_run: tuple[Run, Path]) -> None
     assert result.json() == json.loads((out / "vltrain_summary.json").read_text())
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# What a person watching sees: a quiet console, the full log in train.log, a measured summary, curves.png
+# ---------------------------------------------------------------------------------------------------------------
+
+DEMO_FIT = ("--max-steps", "4", "--batch-size", "2", "--learning-rate", "1e-3", "--save-steps", "4", "--eval-steps",
+            "4", "--logging-steps", "1")  # scripts/demo.sh step 4
+MS_SWIFT_SAYS = ("[INFO:swift]", "with trust_remote_code=True. This will execute")  # ms-swift's own lines
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def train_lengths(cache: Path) -> list[int]:
+    """Each train row's token count (the cache's `lengths` column, verified against ms-swift when it was built)."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(cache / "train" / "data-00000-of-00001.arrow")) as source:
+        return pa.ipc.open_stream(source).read_all().column("lengths").to_pylist()
+
+
+def with_unreadable_images(cache: Path, target: Path) -> Path:
+    """A copy of `cache` whose train rows all name a file that is not an image, its manifest checksums updated (the
+    rows as a disk fault or a hand edit would leave them); only --verify-images none lets it reach ms-swift."""
+    import hashlib
+
+    import pyarrow as pa
+
+    shutil.copytree(cache, target)
+    garbage = target.parent / f"{target.name}-not-an-image.jpg"
+    garbage.write_bytes(b"not an image")
+    arrow = target / "train" / "data-00000-of-00001.arrow"
+    with pa.BufferReader(arrow.read_bytes()) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    images = [[str(garbage) for _ in row] for row in table.column("images").to_pylist()]
+    column = table.schema.get_field_index("images")
+    table = table.set_column(column, "images", pa.array(images, type=table.schema.field("images").type))
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["data_files"]["train/data-00000-of-00001.arrow"] = hashlib.sha256(arrow.read_bytes()).hexdigest()
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return target
+
+
+def assert_valid_png(path: Path) -> None:
+    from PIL import Image
+
+    assert path.is_file() and path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 10_000, path
+    with Image.open(path) as image:
+        image.verify()
+
+
+@pytest.mark.slow
+def test_json_run_keeps_stdout_clean_and_ms_swifts_output_in_train_log(lora_run: tuple[Run, Path]) -> None:
+    result, out = lora_run
+    assert result.returncode == 0, result
+    assert result.stdout.lstrip().startswith("{") and result.json()["steps"] == 2  # nothing but the JSON
+    assert not any(said in result.stderr for said in MS_SWIFT_SAYS), result
+    assert "\x1b" not in result.stderr + result.stdout  # not a terminal: plain lines, no control codes
+    assert "step 2/2" in result.stderr and "eval at step 2" in result.stderr, result
+    log = (out / "train.log").read_text()
+    assert all(said in log for said in MS_SWIFT_SAYS) and len(log.splitlines()) > 200
+
+
+@pytest.mark.slow
+def test_summary_measures_the_batches_the_trainer_formed(world: World, lora_run: tuple[Run, Path]) -> None:
+    """Tokens counted by vltrain's forward hook match the trainer's own count; the real ones are the lengths of 4
+    distinct cached rows (2 steps × batch 2); padding, memory, losses and the wall-time split are measured values."""
+    from itertools import combinations
+
+    result, out = lora_run
+    assert result.returncode == 0, result
+    summary = json.loads((out / "vltrain_summary.json").read_text())
+    assert summary["measured_tokens"] == summary["tokens_seen"] > 0, summary  # transformers' count: padding included
+    real = summary["measured_real_tokens"]
+    assert real in {sum(rows) for rows in combinations(train_lengths(world.cache), 4)}, summary
+    assert summary["padding_fraction"] == round(1 - real / summary["measured_tokens"], 4)
+    assert summary["peak_memory_kind"] in ("gpu", "cpu_rss") and summary["peak_memory_bytes"] > 100 * 2**20
+    assert all(math.isfinite(summary[key]) for key in ("train_loss_first", "train_loss_last", "eval_loss_last"))
+    wall = summary["wall_s"]
+    assert wall["load"] > 0 and wall["train"] > 0 and wall["eval"] > 0 and wall["save"] > 0, wall
+    assert wall["load"] + wall["train"] + wall["eval"] + wall["save"] == pytest.approx(wall["total"], abs=0.1)
+    assert summary["measured_tokens_per_s"] == pytest.approx(summary["measured_tokens"] / wall["train"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_curves_png_is_written(lora_run: tuple[Run, Path]) -> None:
+    result, out = lora_run
+    assert result.returncode == 0, result
+    assert_valid_png(out / "curves.png")
+
+
+@pytest.mark.slow
+def test_demo_fit_step_prints_under_60_lines_with_the_full_log_in_train_log(world: World) -> None:
+    out = world.root / "demo-fit"
+    result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *DEMO_FIT)
+    assert result.returncode == 0, result
+    console = result.stdout + result.stderr
+    assert len(console.splitlines()) < 60, result
+    assert not any(said in console for said in MS_SWIFT_SAYS) and "\x1b" not in console, result
+    assert console.count("nothing from it will run") == 1  # said once, in the checks
+    for shown in ("Training", "trainable parameters", "step 4/4", "eval at step 4", "vltrain summary", "padding",
+                  "peak memory", f"log: {out / 'train.log'}"):
+        assert shown in console, (shown, result)
+    log = (out / "train.log").read_text()
+    assert all(said in log for said in MS_SWIFT_SAYS) and "model_parameter_info" in log and "Train:" in log
+    assert_valid_png(out / "curves.png")
+
+
+@pytest.mark.slow
+def test_verbose_shows_ms_swifts_output_live_and_keeps_train_log(world: World) -> None:
+    out = world.root / "verbose"
+    result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, "--batch-size", "2",
+                 "--max-steps", "1", "--verbose")
+    assert result.returncode == 0, result
+    assert all(said in result.stderr for said in MS_SWIFT_SAYS) and len(result.stderr.splitlines()) > 200, result
+    log = (out / "train.log").read_text()
+    assert log.count("[INFO:swift]") == result.stderr.count("[INFO:swift]") > 0
+    assert "vltrain summary" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_failing_ms_swift_run_shows_its_cause_and_the_log_path(world: World) -> None:
+    broken = with_unreadable_images(world.cache, world.root / "unreadable-images-cache")
+    out = world.root / "fails"
+    result = fit(world, "--cached", broken, "--model", world.model, "--output-dir", out, "--batch-size", "2",
+                 "--max-steps", "2", "--verify-images", "none")
+    assert result.returncode == 1, result
+    assert "error: training failed: UnidentifiedImageError: cannot identify image file" in result.stderr, result
+    assert f"full log: {out / 'train.log'}" in result.stderr, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    assert "Traceback" in (out / "train.log").read_text() and not (out / "vltrain_summary.json").exists()
+
+
+def run_on_a_terminal(command: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]:
+    """Run `command` with stdout and stderr on one pseudo-terminal (120 columns), as in a shell; (exit code, output)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 120, 0, 0))
+    process = subprocess.Popen(command, cwd=cwd, env=child_env({"TERM": "xterm-256color", "COLUMNS": "120"}),
+                               stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the terminal closed: the command and its children are done
+            break
+        if ready and not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_one_live_display_replaces_ms_swifts_output(world: World) -> None:
+    out = world.root / "on-a-terminal"
+    code, shown = run_on_a_terminal([VLTRAIN, "fit", "--cached", str(world.cache), "--model", str(world.model),
+                                     "--output-dir", str(out), *DEMO_FIT], cwd=world.root)
+    assert code == 0, shown[-3000:]
+    assert "\x1b[" in shown and "━" in shown, shown[-3000:]  # rich's live progress bar, redrawn in place
+    assert "step 4/4" in shown and "elapsed, ETA" in shown and "vltrain summary" in shown, shown[-3000:]
+    assert "step 1/4 epoch" not in shown  # the plain lines are for pipes and CI only
+    assert not any(said in shown for said in MS_SWIFT_SAYS), shown[-3000:]
+    assert "[INFO:swift]" in (out / "train.log").read_text()
+
+
 @pytest.mark.slow
 def test_full_fine_tune_with_frozen_vision_tower_changes_only_the_language_model(world: World) -> None:
     out = world.root / "full"
@@ -565,6 +738,8 @@ def logged(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_processes_train_save_and_summarize_as_one_does(world: World, two_process_runs: tuple) -> None:
+    from itertools import combinations
+
     first, _, out, before = two_process_runs
     assert first.returncode == 0, first
     swift_args = json.loads((out / "args.json").read_text())
@@ -575,7 +750,15 @@ def test_two_processes_train_save_and_summarize_as_one_does(world: World, two_pr
         "checkpoint-2")
     first_run = [entry for entry in logged(out) if entry.get("global_step/max_steps", "").endswith("/2")]
     seen_logged = max(entry.get("num_input_tokens_seen", 0) for entry in first_run)
-    assert summary["tokens_seen"] == seen_logged > 0  # counted over both processes by the trainer
+    assert summary["tokens_seen"] == seen_logged > 0  # the trainer's own count, as it logged it
+    # vltrain counts every rank's batches (2 steps x batch 2 on each of 2 processes: 8 distinct rows); the trainer's
+    # tokens_seen, gathered through accelerate, holds only rank 0's under gloo on CPU
+    real = summary["measured_real_tokens"]
+    assert real in {sum(rows) for rows in combinations(train_lengths(world.cache), 8)}, summary
+    assert summary["measured_tokens"] >= max(real, summary["tokens_seen"])
+    assert "step 2/2" in first.stderr and not any(said in first.stderr for said in MS_SWIFT_SAYS), first
+    assert (out / "train.log").read_text().count("[INFO:swift]") > 0  # both ranks' output
+    assert_valid_png(out / "curves.png")
     # each process reads half the train split in batches of 2: one epoch is ceil(ceil(rows / 2) / 2) steps (one
     # process would need ceil(rows / 2))
     epoch = max(entry.get("epoch", 0) for entry in first_run)

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import MISSING, fields
 from enum import Enum
 from pathlib import Path
@@ -18,12 +19,15 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from vltrain import __version__
 from vltrain.config import ConfigError, FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
-from vltrain.launch import (LaunchError, as_cli, is_distributed, run_distributed, run_in_process, swift_arguments,
-                             swift_environment)
+from vltrain.capture import output_to_log, terminal_stream
+from vltrain.launch import (LaunchError, TrainingFailed, as_cli, cause_in_log, is_distributed, run_distributed,
+                            run_in_process, swift_arguments, swift_environment)
+from vltrain.monitor import RunMonitor, human_bytes
 from vltrain.packing_plan import fit_packing_plan
 from vltrain.summary import run_summary
 from vltrain.swift_args import parse_swift_arg
@@ -168,6 +172,8 @@ def fit(
                                                       help="Allow code shipped in the model folder to run.")] = None,
     dry_run: Annotated[bool, Flag("--dry-run", help="Load no model: print the checks, ms-swift arguments, environment "
                                                    "and steps per epoch.")] = False,
+    verbose: Annotated[bool, Flag("--verbose", "-v", help="Show ms-swift's and transformers' output live (it is "
+                                                         "always written to OUTPUT/train.log).")] = False,
     output_format: Annotated[FitFormat, Opt("--format", help="text or json (on stdout: the summary, the dry-run plan, "
                                                              "or the checks when one fails).")] = FitFormat.text,
 ) -> None:
@@ -176,7 +182,7 @@ def fit(
     Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b.yaml[/]
     """
     overrides = {key: value for key, value in locals().items()
-                 if key not in ("config", "dry_run", "output_format", "swift_arg") and value is not None}
+                 if key not in ("config", "dry_run", "output_format", "swift_arg", "verbose") and value is not None}
     if "cached" in overrides:
         overrides["cached"] = str(overrides["cached"])
     if "verify_images" in overrides:
@@ -209,6 +215,8 @@ def fit(
             "extra_swift_args": sorted(fit_config.swift), "command": ["swift", "sft", *as_cli(args)],
             "checks": checks_json(preflight)}
     plan["packing_plan"] = fit_packing_plan(fit_config, preflight)  # vltrain.packing_plan: None without packing
+    if plan["packing_plan"]:  # exact (ms-swift's own packing), where steps_per_epoch only estimates from token totals
+        plan["steps_per_epoch"] = plan["packing_plan"]["steps_per_epoch"]
     if dry_run:
         emit(plan, output_format.value)
         raise typer.Exit(0)
@@ -216,31 +224,114 @@ def fit(
     output.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(fit_config.cached or "") / "manifest.json", output / "vlprep_manifest.json")
     (output / "vltrain_config.yaml").write_text(fit_config.to_yaml())
-    distributed = is_distributed(fit_config)
-    try:
-        if distributed:
-            code, ranks_result = run_distributed(fit_config, args, env)
-            if code != 0:
-                err.print(f"[red]error:[/] the training processes exited with {code} (their output is above); "
-                          f"checkpoints so far are in {output}")
-                raise typer.Exit(1)
-            if ranks_result is None:  # global rank 0 runs on another node: it writes the summary
-                err.print(f"this node's training processes finished; node 0 writes the summary into {output}")
-                raise typer.Exit(0)
-            result = ranks_result
-        else:
-            result = run_in_process(args, env)
-    except LaunchError as error:
-        err.print(f"[red]error:[/] {escape(str(error))}")
-        raise typer.Exit(1) from None
-    epochs = fit_config.num_train_epochs
-    whole = int(epochs) if fit_config.max_steps < 0 and not distributed and float(epochs).is_integer() else None
+    result, measured = train(fit_config, preflight, args, env, output_format, verbose, plan["packing_plan"])
     resumed = args.get("resume_from_checkpoint")
-    summary = run_summary(result, preflight, whole, int(Path(resumed).name.split("-")[-1]) if resumed else 0)
+    summary = run_summary(result, preflight, int(Path(resumed).name.split("-")[-1]) if resumed else 0, measured)
     summary["packing_plan"] = plan["packing_plan"]
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    emit(summary, output_format.value)
+    if output_format is FitFormat.json:
+        emit(summary, output_format.value)
+    else:
+        print_summary(summary, output)
     raise typer.Exit(0 if summary["loss_finite"] else 1)
+
+
+def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env: dict[str, str],
+          output_format: FitFormat, verbose: bool, packing_plan: dict[str, Any] | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ms-swift with its output in OUTPUT/train.log (also live with --verbose) and vltrain's display on the
+    terminal's stderr; (the trainer's result, what the monitor measured). Failures exit 1 with the cause line."""
+    output = Path(fit_config.output_dir)
+    log_path = output / "train.log"
+    distributed = is_distributed(fit_config)
+    started = time.time()
+    print_header(fit_config, preflight, args, log_path, verbose, packing_plan)
+    interactive = (output_format is FitFormat.text and sys.stdout.isatty() and sys.stderr.isatty() and not verbose)
+    with terminal_stream() as terminal:
+        console = Console(file=terminal, soft_wrap=True, force_terminal=interactive or None,
+                          no_color=not interactive or None, highlight=False)
+        monitor = RunMonitor(console, live=interactive, output_dir=output, started=started,
+                             synchronous=not distributed)
+        try:
+            with output_to_log(log_path, tee=verbose):
+                if distributed:
+                    code, result = run_distributed(fit_config, args, env, monitor.handle)
+                else:
+                    code, result = 0, run_in_process(args, env, monitor.handle)
+        except (LaunchError, TrainingFailed) as error:
+            monitor.finish(time.time())
+            err.print(f"[red]error:[/] training failed: {escape(str(error))}\n  full log: {escape(str(log_path))}"
+                      f"; checkpoints so far are in {escape(str(output))}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            monitor.finish(time.time())  # stop the live display before the terminal gets the prompt back
+            raise
+        measured = monitor.finish(time.time())
+    if code != 0:
+        cause = cause_in_log(log_path) or f"the training processes exited with {code}"
+        err.print(f"[red]error:[/] training failed: {escape(cause)}\n  full log: {escape(str(log_path))}; "
+                  f"checkpoints so far are in {escape(str(output))}")
+        raise typer.Exit(1)
+    if result is None:  # global rank 0 runs on another node: it writes the summary
+        err.print(f"this node's training processes finished; node 0 writes the summary into {output}")
+        raise typer.Exit(0)
+    return result, measured
+
+
+def print_header(config: FitConfig, preflight: Preflight, args: dict[str, Any], log_path: Path, verbose: bool,
+                 packing_plan: dict[str, Any] | None = None) -> None:
+    """What is about to train, in a few lines (the full argument list is in train.log and vltrain_config.yaml)."""
+    tuner = config.tuner if config.tuner == "full" else f"lora (rank {config.lora_rank}, alpha {config.lora_alpha})"
+    frozen = ", ".join(part for part, flag in (("vision", config.freeze_vit), ("aligner", config.freeze_aligner),
+                                                ("llm", config.freeze_llm)) if flag) or "nothing"
+    world = config.nproc_per_node * config.nnodes
+    per_epoch = packing_plan["steps_per_epoch"] if packing_plan else steps_per_epoch(preflight, config)
+    steps = f"max {config.max_steps} steps" if config.max_steps > 0 else (
+        f"{config.num_train_epochs:g} epoch(s) of {per_epoch} steps")
+    packed = (f" ({packing_plan['num_packs']:,} packs of up to {packing_plan['packing_length']:,} tokens, "
+              f"{packing_plan['fill']:.1%} full)" if packing_plan else "")
+    err.print("[bold]Training[/]")
+    for line in (f"model: {args['model']}",
+                 f"tuner: {tuner}; frozen: {frozen}; dtype {preflight.torch_dtype}",
+                 f"attention: {preflight.attn_impl}; packing: {'on' if preflight.packing else 'off'}{packed}; max "
+                 f"length {preflight.max_length}",
+                 f"batch: {config.per_device_train_batch_size} per device × {config.gradient_accumulation_steps} "
+                 f"accumulation × {world} process(es); {steps}",
+                 f"output: {config.output_dir} (checkpoints every {config.save_steps} steps, curves.png); log: "
+                 f"{log_path}{' (also shown live: --verbose)' if verbose else ''}"):
+        err.print(f"  {escape(line)}", highlight=False)
+
+
+def print_summary(summary: dict[str, Any], output: Path) -> None:
+    """The end-of-run table on stdout."""
+    table = Table(title="vltrain summary", show_header=False, box=None, title_justify="left")
+    wall = summary.get("wall_s") or {}
+
+    def number(value: Any, digits: str = ".4f") -> str:
+        return "—" if value is None else format(value, digits)
+
+    memory = summary.get("peak_memory_bytes")
+    rows = [
+        ("steps", str(summary.get("steps"))),
+        ("train loss", f"{number(summary.get('train_loss_first'))} → "
+                                      f"{number(summary.get('train_loss_last'))} (first → last)"),
+        ("eval loss", f"{number(summary.get('eval_loss_first'))} → "
+                                     f"{number(summary.get('eval_loss_last'))}"),
+        ("tokens/s", f"{number(summary.get('measured_real_tokens_per_s'), ',.1f')} real, "
+                     f"{number(summary.get('measured_tokens_per_s'), ',.1f')} with padding"),
+        ("padding", "—" if summary.get("padding_fraction") is None else f"{summary['padding_fraction']:.1%} of "
+                                                                         "the positions in the batches formed"),
+        ("peak memory", "—" if not memory else f"{human_bytes(memory)} "
+                                               f"({'GPU' if summary.get('peak_memory_kind') == 'gpu' else 'RSS'})"),
+        ("wall time", " · ".join(f"{key} {value:.0f} s" for key, value in wall.items() if value is not None)),
+        ("last checkpoint", str(summary.get("last_checkpoint"))),
+        ("files", f"{output}/: vltrain_summary.json curves.png train.log"),
+    ]
+    for name, value in rows:
+        table.add_row(f"[bold]{name}[/]", escape(value))
+    out.print(table)
+    if not summary.get("loss_finite"):
+        out.print("[red]the training loss is not finite[/]")
 
 
 def checks_json(preflight: Preflight) -> list[dict[str, Any]]:

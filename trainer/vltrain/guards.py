@@ -204,7 +204,8 @@ def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> C
         return Check("remote code", True, f"{model_dir} ships code ({', '.join(shipped)}); allowed by "
                                           "--trust-remote-code")
     return Check("remote code", True, f"{model_dir} ships no Python code and maps none: nothing from it will run, "
-                                      "although ms-swift loads it with trust_remote_code=True")
+                                      "although ms-swift loads it with trust_remote_code=True (its warnings saying so "
+                                      "go to train.log only)")
 
 
 _PIXEL_SETTINGS = (("image_max_tokens", "IMAGE_MAX_TOKEN_NUM"), ("image_min_tokens", "IMAGE_MIN_TOKEN_NUM"),

@@ -15,9 +15,12 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
+from vltrain.callback import Sink, register
 from vltrain.config import FitConfig
 from vltrain.guards import Preflight
 
@@ -28,6 +31,10 @@ _LEGACY_PIXEL_ENV = ("MAX_PIXELS", "MIN_PIXELS")
 
 class LaunchError(RuntimeError):
     pass
+
+
+class TrainingFailed(RuntimeError):
+    """ms-swift stopped with an error: the message is its cause line; the traceback is in the log."""
 
 
 def swift_environment(config: FitConfig, manifest: dict[str, Any]) -> dict[str, str]:
@@ -144,13 +151,46 @@ def _refuse_stale_pixel_limits(env: dict[str, str]) -> None:
                               "process")
 
 
-def run_in_process(args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """ms-swift logs to stdout; here its output goes to stderr, so stdout carries only vltrain's summary."""
+def with_progress_callback(args: dict[str, Any], sink: Sink) -> dict[str, Any]:
+    """The arguments with vltrain's progress callback registered and listed (after any the user asked for)."""
+    name = register(sink)
+    return {**args, "callbacks": [*args.get("callbacks", []), name]}
+
+
+def run_in_process(args: dict[str, Any], env: dict[str, str], sink: Sink) -> dict[str, Any]:
+    """ms-swift's sft_main in this process, its progress events to `sink`. A failure is a TrainingFailed whose cause
+    line is the exception's (its traceback goes to stderr, which `vltrain fit` points at train.log)."""
     _prepare_environment(env)
     with contextlib.redirect_stdout(sys.stderr):
         from swift import SftArguments, sft_main
 
-        return sft_main(SftArguments(**args))
+        try:
+            return sft_main(SftArguments(**with_progress_callback(args, sink)))
+        except Exception as error:  # noqa: BLE001 - any ms-swift failure: cause line on the console, traceback logged
+            traceback.print_exc()
+            raise TrainingFailed(cause_line(error)) from None
+
+
+def cause_line(error: BaseException) -> str:
+    """`Type: first line of the message` of the innermost cause (what ms-swift's own failure wraps, if anything)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    message = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+_CAUSE = re.compile(r"^(?:\[rank\d+\]: ?)?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b:?.*)$")
+
+
+def cause_in_log(log_path: Path) -> str | None:
+    """The last `SomeError: ...` line a failed process wrote to the log (torchrun ranks: their tracebacks)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    causes = [match.group(1).strip() for line in lines if (match := _CAUSE.match(line.strip()))
+              and "ChildFailedError" not in line]
+    return causes[-1] if causes else None
 
 
 def is_distributed(config: FitConfig) -> bool:
@@ -167,13 +207,41 @@ def torchrun_command(config: FitConfig, plan_path: Path) -> list[str]:
     return command + ["-m", "vltrain.rank", str(plan_path)]
 
 
-def run_distributed(config: FitConfig, args: dict[str, Any], env: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
-    """Run every local process under torchrun; (exit code, the trainer's result from global rank 0, if on this node)."""
+def run_distributed(config: FitConfig, args: dict[str, Any], env: dict[str, str],
+                    sink: Sink) -> tuple[int, dict[str, Any] | None]:
+    """Run every local process under torchrun; (exit code, the trainer's result from global rank 0, if on this node).
+    Global rank 0's progress events come back through a JSON-lines file, followed while the ranks run."""
     child_env = {key: value for key, value in os.environ.items() if key not in _LEGACY_PIXEL_ENV}
     with tempfile.TemporaryDirectory(prefix="vltrain-launch-") as folder:
         plan_path, result_path = Path(folder) / "plan.json", Path(folder) / "result.json"
+        events_path = Path(folder) / "events.jsonl"
+        events_path.touch()
         plan_path.write_text(json.dumps({"swift_args": args, "environment": env, "result": str(result_path),
-                                         "trust_remote_code": config.trust_remote_code}))
-        code = subprocess.run(torchrun_command(config, plan_path), env={**child_env, **env}, check=False).returncode
+                                         "events": str(events_path), "trust_remote_code": config.trust_remote_code}))
+        done = threading.Event()
+        follower = threading.Thread(target=_follow, args=(events_path, sink, done), daemon=True)
+        follower.start()
+        try:
+            code = subprocess.run(torchrun_command(config, plan_path), env={**child_env, **env},
+                                  check=False).returncode
+        finally:
+            done.set()
+            follower.join(timeout=30)
         result = json.loads(result_path.read_text()) if result_path.is_file() else None
     return code, result
+
+
+def _follow(path: Path, sink: Sink, done: threading.Event) -> None:
+    """Hand each complete line of the events file to `sink` until `done` is set and the file is read to its end."""
+    with path.open() as events:
+        pending = ""
+        while True:
+            finished = done.is_set()
+            pending += events.read()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if line.strip():
+                    sink(json.loads(line))
+            if finished:
+                return
+            done.wait(0.2)

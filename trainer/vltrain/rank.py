@@ -2,7 +2,8 @@
 
 Each process runs the model-folder guard itself before ms-swift (which loads with trust_remote_code=True) reads the
 folder, then ms-swift's `sft_main` with the plan's arguments and environment. Global rank 0 writes the trainer's result
-where the plan says, for the launching `vltrain fit` to summarize.
+where the plan says, for the launching `vltrain fit` to summarize, and appends its progress events (vltrain.callback)
+to the plan's JSON-lines file, which the launching process follows to draw the display.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from vlprep.model_guard import ShippedCodeRefused, refuse_shipped_code
 
-from vltrain.launch import run_in_process
+from vltrain.callback import Event
+from vltrain.launch import TrainingFailed, run_in_process
 
 
 def main(plan_path: str) -> int:
@@ -25,7 +27,17 @@ def main(plan_path: str) -> int:
     except ShippedCodeRefused as refusal:
         print(f"vltrain rank {os.environ.get('RANK', '?')}: refused: {refusal}", file=sys.stderr)
         return 2
-    result = run_in_process(args, plan["environment"])
+    events = Path(plan["events"])
+
+    def sink(event: Event) -> None:
+        with events.open("a") as stream:
+            stream.write(json.dumps(event, default=str) + "\n")
+
+    try:
+        result = run_in_process(args, plan["environment"], sink)
+    except TrainingFailed as failure:  # the traceback is already on stderr (train.log)
+        print(f"vltrain rank {os.environ.get('RANK', '?')}: training failed: {failure}", file=sys.stderr)
+        return 1
     if os.environ.get("RANK", "0") == "0":
         Path(plan["result"]).write_text(json.dumps(result, default=str))
     return 0
