@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from child_process import as_from_a_terminal
 from vlprep.cli import app
 from vlprep.json_array import ArraySplitter
 from vlprep.reader import count_lines
@@ -293,7 +294,7 @@ def interrupted_then_resumed(data: Path, out: Path, args: list[str]) -> None:
     script = Path(sys.executable).with_name("vlprep")
     launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
     child = subprocess.Popen([*launcher, "cache", str(data), "--out", str(out), *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, **as_from_a_terminal())
     journal = out.parent / f".{out.name}.vlprep-partial" / "journal.jsonl"
     try:
         deadline = time.monotonic() + 240

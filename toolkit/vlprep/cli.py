@@ -104,9 +104,10 @@ def check_inputs(files: list[Path], command: str) -> list[Path]:
     for file in files:
         if is_stdin(file):
             if command != "lint":
-                raise usage_error(f"-: vlprep {command} cannot read stdin: it reads each input twice (first to count its "
-                                  "records and fingerprint it for the manifest and --resume, then to cache it); save "
-                                  "the data to a file and pass its path")
+                why = ("it reads each input twice (first to count its records and fingerprint it for the manifest and "
+                       "--resume, then to cache it)" if command == "cache" else "it reads files, not streams")
+                raise usage_error(f"-: vlprep {command} cannot read stdin: {why}; save the data to a file and pass "
+                                  "its path")
             if file in inputs:
                 raise usage_error("-: stdin given twice")
             inputs.append(file)
@@ -517,7 +518,7 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
         if max_length is not None:
             collected.max_length = max_length
         return collected
-    files = check_inputs(target)
+    files = check_inputs(target, "stats")
     from vlprep.processor import ProcessorError
 
     try:
@@ -619,7 +620,7 @@ def show(
         else:
             if row:
                 raise usage_error("--row selects a row of a cache folder; for a JSONL file give FILE:LINE")
-            file = check_inputs([path])[0]
+            file = check_inputs([path], "show")[0]
             settings = count_settings(image_max_tokens, image_min_tokens, None, max_ratio)
             counter = make_counter(model, trust_remote_code, settings)
             located = locate_in_jsonl(file, line or 1, counter, image_root.resolve() if image_root else None)
