@@ -93,8 +93,31 @@ def refuse_flag_values(files: list[Path]) -> None:
                               f"--embed-images take no value (write --fast, not --fast {file})")
 
 
-DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst")
+DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".parquet")
 _LISTED_NAMES = 10
+
+
+def saved_dataset_files(folder: Path) -> list[Path] | None:
+    """The Arrow files of a `datasets` `save_to_disk` folder, in the dataset's order (None: not such a folder)."""
+    splits = folder / "dataset_dict.json"
+    if splits.is_file():
+        try:
+            names = json.loads(splits.read_text())["splits"]
+        except (OSError, ValueError, KeyError, TypeError):
+            names = []
+        raise usage_error(f"{folder}: a `datasets` DatasetDict with splits {', '.join(map(str, names)) or '?'}; pass "
+                          f"one split's folder (e.g. {folder / str(names[0] if names else 'train')})")
+    state = folder / "state.json"
+    if not state.is_file():
+        return None
+    try:
+        names = [entry["filename"] for entry in json.loads(state.read_text())["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise usage_error(f"{state}: not a readable `datasets` state file ({error})") from None
+    files = [folder / name for name in names]
+    if missing := [str(file) for file in files if not file.is_file()]:
+        raise usage_error(f"{folder}: a `datasets` folder whose data file(s) are missing: {', '.join(missing)}")
+    return files
 
 
 def check_inputs(files: list[Path], command: str) -> list[Path]:
@@ -110,6 +133,8 @@ def check_inputs(files: list[Path], command: str) -> list[Path]:
             if file in inputs:
                 raise usage_error("-: stdin given twice")
             inputs.append(file)
+        elif file.is_dir() and (saved := saved_dataset_files(file)) is not None:
+            inputs.extend(saved)
         elif file.is_dir():
             found = sorted(path for path in file.iterdir() if path.is_file() and path.name.endswith(DATA_SUFFIXES))
             if not found:
@@ -139,7 +164,7 @@ def active_rules(select: Optional[list[str]], ignore: Optional[list[str]]) -> fr
 
 Files = Annotated[list[Path], typer.Argument(
     help="Data files: JSONL, or a JSON array of records; gzip or zstd compressed or not (detected from the content). "
-         "A folder stands for its *.jsonl, *.json, *.jsonl.gz, *.jsonl.zst files.", show_default=False)]
+         "Parquet and `datasets` save_to_disk folders too. A folder stands for its *.jsonl, *.json, *.jsonl.gz, *.jsonl.zst, *.parquet files.", show_default=False)]
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]

@@ -7,6 +7,8 @@ while streaming). Its content, not its name, decides how it is split:
 - a top-level object whose first key (not one a record has) holds an array of objects (`{"data": [...]}`): the records
   wrapped in an object; reported as such (J009) with the fix, and not read further;
 - anything else: JSONL, one record per line.
+A Parquet file or an Arrow file (a `datasets` `save_to_disk` folder's data) is read by vlprep.columnar instead, one
+unit per row (not from stdin: it needs random access).
 
 Each unit is a RawLine: the line it starts on, its bytes, its `number` (1-based, among the input's units: the line
 number for JSONL; for an array its records, plus any stretch that is no record, such as text after the array) and, for
@@ -49,6 +51,11 @@ class RawLine:
 
 def iter_records(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
     """Yield every unit of the input after the first `skip` (see the module docstring)."""
+    from vlprep import columnar  # it builds RawLine units: imported here, not at the top
+
+    if not is_stdin(path) and (kind := columnar.columnar_kind(path)) is not None:
+        yield from columnar.iter_rows(path, kind, skip)
+        return
     with open_input(path) as source:
         yield from _until_read_error(_units(source, path, max_line_bytes, skip), source)
 
@@ -62,6 +69,11 @@ def _head(stream: BinaryIO) -> tuple[bytes, bool]:
 def _units(source: Source, path: Path, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
     stream = source.stream
     head, had_bom = _head(stream)
+    if head.startswith(b"PAR1"):  # a file path goes to vlprep.columnar; this is stdin
+        if skip == 0:
+            yield RawLine(1, None, 1, problem=("J011", "Parquet cannot be read from stdin (it is read from its end): "
+                                                       "pass the file's path"))
+        return
     if head.lstrip()[:1] == b"[":
         stream.read(len(BOM) if had_bom else 0)
         yield from islice(_array_units(stream, max_line_bytes, had_bom), skip, None)
@@ -171,6 +183,10 @@ def count_lines(path: Path, max_line_bytes: int) -> int:
     """Number of units as iter_records yields them: lines of JSONL (a last line without a newline counts), records of
     an array (plus any stretch that is no record). Reads the input: not for stdin."""
     assert not is_stdin(path), "stdin can be read once only"
+    from vlprep import columnar
+
+    if (kind := columnar.columnar_kind(path)) is not None:
+        return columnar.count_rows(path, kind)
     with open_input(path) as source:
         if source.compression is None:
             head, _ = _head(source.stream)
