@@ -154,3 +154,86 @@ def test_unreadable_parquet_is_one_finding_not_a_traceback(tmp_path: Path) -> No
     code, report = lint_report(broken)
     assert code == 1 and [d["code"] for d in report["diagnostics"]] == ["J011"]
     assert report["summary"]["records"] == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vlprep cache
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def cache_rows(out: Path) -> dict[str, list[dict[str, Any]]]:
+    return {split: datasets.load_from_disk(str(out / split)).to_list() if (out / split).is_dir() else []
+            for split in ("train", "val")}
+
+
+def cache_rejects(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    return json.loads((out / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def parquet_cache(data: Data, embedded_processor: Any) -> Path:
+    out = data.folder / "cache"
+    done = vlprep("cache", "-q", data.parquet, "--out", out)
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    return out
+
+
+def test_parquet_cache_accounts_for_every_row(parquet_cache: Path) -> None:
+    counts = manifest(parquet_cache)["counts"]
+    assert counts == {"input_lines": 5, "train": 3, "val": 0, "rejected": 2, "identity_holds": True}
+    rejected = {entry["line"]: set(entry["codes"]) for entry in cache_rejects(parquet_cache)}
+    assert set(rejected) == {CORRUPT_ROW, BAD_ROW} and "I004" in rejected[CORRUPT_ROW] and "S010" in rejected[BAD_ROW]
+
+
+def test_parquet_cache_rows_keep_embedded_bytes_and_resolve_paths(parquet_cache: Path, data: Data) -> None:
+    train = cache_rows(parquet_cache)["train"]
+    assert [row["vlprep_line"] for row in train] == [1, 2, 5]
+    assert all(row["vlprep_source"] == str(data.parquet.resolve()) for row in train)
+    first, second, fifth = train
+    assert first["images"][0].startswith("data:image/jpeg;base64,")
+    assert second["images"] == [str((data.folder / "images" / "chart.png").absolute())]
+    assert [ref[:22] for ref in fifth["images"]] == ["data:image/png;base64,", "data:image/jpeg;base64"]
+    assert fifth["vlprep_image_tokens"] > first["vlprep_image_tokens"] > 0
+    verified = manifest(parquet_cache)["verification"]["ms_swift_template"]
+    assert verified["records_checked"] == 3 and verified["mismatches"] == 0  # ms-swift encoded the embedded bytes too
+
+
+def test_interrupted_parquet_build_resumes_to_the_same_cache(tmp_path: Path, embedded_processor: Any) -> None:
+    (tmp_path / "images").symlink_to(IMAGES, target_is_directory=True)
+    rows = [row for index in range(120) for row in fixture_rows()[:3]]
+    for index, row in enumerate(rows):  # distinct records (no duplicates), same images
+        row["messages"] = messages(f"Question {index}?", "Answer.", len(row["images"]))
+    big = write_parquet(tmp_path / "big.parquet", rows, row_group_size=25)
+    out, partial = tmp_path / "cache", tmp_path / ".cache.vlprep-partial"
+    command = ["cache", "-q", str(big), "--out", str(out), "--workers", "1", "--verify", "0", "--shard-lines", "40"]
+    script = Path(sys.executable).with_name("vlprep")
+    child = subprocess.Popen([str(script), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        journal = partial / "journal.jsonl"
+        deadline = time.monotonic() + 300
+        while child.poll() is None and time.monotonic() < deadline:
+            if journal.is_file() and len(journal.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, f"the build ended before it could be interrupted:\n{child.stderr.read()}"
+        os.killpg(child.pid, signal.SIGKILL)  # kill -9: no clean-up at all
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    position = json.loads(journal.read_text().splitlines()[-1])["position"]
+    assert 0 < position[1] < len(rows)
+    resumed = vlprep(*command, "--resume")
+    assert resumed.returncode in (0, 1) and "Traceback" not in resumed.stderr, resumed.stderr
+    whole = tmp_path / "whole"
+    baseline = vlprep(*command[:3], "--out", whole, *command[5:])
+    assert baseline.returncode == resumed.returncode, baseline.stderr
+    assert cache_rows(out) == cache_rows(whole)
+    assert cache_rejects(out) == cache_rejects(whole)
+    assert manifest(out)["counts"] == manifest(whole)["counts"]
+    assert manifest(out)["counts"]["input_lines"] == len(rows) and manifest(out)["counts"]["rejected"] == 120

@@ -69,29 +69,58 @@ def count_rows(path: Path, kind: str) -> int:
 def iter_rows(path: Path, kind: str, skip: int = 0) -> Iterator[RawLine]:
     """Every row after the first `skip`, as RawLine units (see the module docstring)."""
     try:
-        groups = _parquet_groups(path) if kind == "parquet" else _arrow_groups(path, kind)
-        sizes, readers = groups
+        sizes, readers = _groups(path, kind)
     except (pa.ArrowException, OSError) as error:
         if skip == 0:
-            yield RawLine(1, None, 1, problem=("J011", f"cannot be read as {_label(kind)}: {error}"))
+            yield _unopenable(kind, error)
         return
     first = 0
     for size, read in zip(sizes, readers):
-        if first + size <= skip:
-            first += size
-            continue
-        row = first
-        try:
-            for batch in read():
-                for record in batch.to_pylist():
-                    row += 1
-                    if row > skip:
-                        yield _unit(row, record)
-        except (pa.ArrowException, OSError) as error:
-            for lost in range(max(row, skip) + 1, first + size + 1):
-                yield RawLine(lost, None, lost, problem=(
-                    "J011", f"this row's {_part(kind)} (rows {first + 1:,}-{first + size:,}) cannot be read: {error}"))
+        if first + size > skip:
+            yield from _group_units(kind, read, first, size, max(0, skip - first))
         first += size
+
+
+def group_sizes(path: Path, kind: str) -> list[int] | None:
+    """Rows in each row group (record batch); None when the file cannot be opened (it is then one J011 unit)."""
+    try:
+        return _groups(path, kind)[0]
+    except (pa.ArrowException, OSError):
+        return None
+
+
+def iter_group(path: Path, kind: str, group: int, first: int, skip: int = 0) -> Iterator[RawLine]:
+    """The rows of one row group (record batch) whose first row is row `first + 1`, after its first `skip` rows; the
+    same units `iter_rows` yields for them. A file that cannot be opened is its J011 unit (group 0)."""
+    try:
+        sizes, readers = _groups(path, kind)
+    except (pa.ArrowException, OSError) as error:
+        if group == 0 and skip == 0:
+            yield _unopenable(kind, error)
+        return
+    yield from _group_units(kind, readers[group], first, sizes[group], skip)
+
+
+def _unopenable(kind: str, error: Exception) -> RawLine:
+    return RawLine(1, None, 1, problem=("J011", f"cannot be read as {_label(kind)}: {error}"))
+
+
+def _group_units(kind: str, read: Any, first: int, size: int, skip: int) -> Iterator[RawLine]:
+    row = first
+    try:
+        for batch in read():
+            for record in batch.to_pylist():
+                row += 1
+                if row > first + skip:
+                    yield _unit(row, record)
+    except (pa.ArrowException, OSError) as error:
+        for lost in range(max(row, first + skip) + 1, first + size + 1):
+            yield RawLine(lost, None, lost, problem=(
+                "J011", f"this row's {_part(kind)} (rows {first + 1:,}-{first + size:,}) cannot be read: {error}"))
+
+
+def _groups(path: Path, kind: str) -> tuple[list[int], list[Any]]:
+    return _parquet_groups(path) if kind == "parquet" else _arrow_groups(path, kind)
 
 
 def _label(kind: str) -> str:
