@@ -19,12 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from vlprep.checks.images import ImageLimits
-from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
+from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run_on
 from vlprep.lint import Tally, lint_results
 from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
 from vlprep.progress import StatusLine, with_progress
+from vlprep.ray_engine import RayUnavailable
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
@@ -193,6 +194,32 @@ ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    "--engine", help="local: worker processes on this machine; ray: Ray tasks, on a local Ray instance sized to "
+                     "--workers or on the cluster at --ray-address (pip install 'vlprep\\[ray]').")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="With --engine ray: join this running Ray cluster (HOST:6379, or auto) instead of starting "
+                          "a local instance. Inputs and images must be at the same paths on every node.")]
+
+
+def engine_choice(engine: Engine, ray_address: Optional[str]) -> tuple[str, Optional[str]]:
+    if ray_address and engine is not Engine.ray:
+        raise usage_error("--ray-address needs --engine ray")
+    if engine is Engine.ray:
+        from vlprep.ray_engine import import_ray
+
+        try:
+            import_ray()
+        except RayUnavailable as error:
+            raise usage_error(str(error)) from None
+    return engine.value, ray_address
+
+
 MaxLength = Annotated[Optional[int], typer.Option("--max-length", min=1,
                                                   help="Records with more tokens (image tokens included) are too long (L001).")]
 
@@ -247,6 +274,8 @@ def lint(
     image_max_tokens: ImageMaxTokens = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     max_pixels: MaxPixels = None,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddress = None,
     quiet: Quiet = False,
 ) -> None:
     """Check every record: JSON, structure, roles, media tags, control tokens, images (decoded), duplicates, and with
@@ -256,6 +285,7 @@ def lint(
     """
     refuse_flag_values(files)
     files = check_inputs(files, "lint")
+    engine_name, ray_address = engine_choice(engine, ray_address)
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
@@ -270,10 +300,14 @@ def lint(
     started = time.perf_counter()
     tally = Tally(active)
     writer = make_writer(output_format.value, show_all)
-    stream = run(files, options, workers, max_line_bytes, counter_factory=(lambda: counter) if counter else None)
+    stream = run_on(engine_name, ray_address, files, options, workers, max_line_bytes,
+                    counter_factory=(lambda: counter) if counter else None)
     results = with_progress(stream, total, "lint", enabled=not quiet)
-    for diagnostic in lint_results(results, tally):
-        writer.add(diagnostic)
+    try:
+        for diagnostic in lint_results(results, tally):
+            writer.add(diagnostic)
+    except RayUnavailable as error:
+        raise usage_error(str(error)) from None
     writer.finish(tally, time.perf_counter() - started)
     raise typer.Exit(1 if tally.fails(Severity(fail_on.value)) else 0)
 
@@ -329,6 +363,8 @@ def cache(
                            ] = 10_000,
     output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (the manifest).")
                              ] = DocumentFormat.text,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddress = None,
     quiet: Quiet = False,
 ) -> None:
     """Lint, pre-tokenize and write an Arrow cache for ms-swift's --cached_dataset (DIR/train, DIR/val).
@@ -346,6 +382,7 @@ def cache(
     refuse_flag_values(files)
     files = check_inputs(files, "cache")
     val_files = check_inputs(val or [], "cache")
+    engine_name, ray_address = engine_choice(engine, ray_address)
     if val_files and val_ratio:
         raise usage_error("give --val FILE or --val-ratio, not both")
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
@@ -354,7 +391,8 @@ def cache(
         trust_remote_code=trust_remote_code, settings=settings,
         pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
-        resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes)
+        resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes, engine=engine_name,
+        ray_address=ray_address)
     status = StatusLine(enabled=not quiet, plain=output_format is DocumentFormat.text)
 
     def progress(items: Any, total: int, done: int) -> Any:
@@ -363,7 +401,7 @@ def cache(
 
     try:
         outcome = build_cache(request, progress, status)
-    except CacheError as error:
+    except (CacheError, RayUnavailable) as error:
         raise usage_error(str(error)) from None
     except ProcessorError as error:
         raise processor_error(error, model) from None

@@ -88,6 +88,17 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
         shutil.rmtree(marker_dir, ignore_errors=True)
 
 
+def run_on(engine: str, ray_address: str | None, files: list[Path], options: PipelineOptions, workers: int,
+           max_line_bytes: int = MAX_LINE_BYTES_DEFAULT, counter_factory: Callable[[], Any] | None = None,
+           start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
+    """`run` on the chosen engine: "local" (this module) or "ray" (vlprep.ray_engine, same results in the same order)."""
+    if engine == "ray":
+        from vlprep import ray_engine
+
+        return ray_engine.run(files, options, workers, max_line_bytes, counter_factory, start, ray_address)
+    return run(files, options, workers, max_line_bytes, counter_factory, start)
+
+
 class _PoolRunner:
     def __init__(self, options: PipelineOptions, workers: int, counter_factory: Callable[[], Any] | None,
                  marker_dir: str) -> None:
