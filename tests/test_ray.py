@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 
 from test_hardening import clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly, wchan, write_lines
 from test_parquet import fixture_rows, write_parquet
+from vlprep.reader import BOM, iter_line_range, iter_records, line_ranges
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -54,6 +56,24 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         shutil.copy(FIXTURES / name, folder / name)
     return [folder / "planted.jsonl", folder / "demo.jsonl", folder / "llava.json", folder / "llava.jsonl.gz",
             write_parquet(folder / "rows.parquet", fixture_rows())]
+
+
+def test_byte_ranges_of_a_jsonl_file_hold_each_of_its_lines_once(tmp_path: Path) -> None:
+    """The Ray tasks' JSONL ranges, read on their own, give exactly the units the reader gives for the whole file
+    after any skip (--resume): random lines, CRLF, a byte-order mark, lines over --max-line-bytes, no final newline."""
+    rng = random.Random(13)
+    path = tmp_path / "lines.jsonl"
+    for _ in range(200):
+        lines = [b"x" * rng.randint(0, 50) for _ in range(rng.randint(0, 30))]
+        text = b"\n".join(lines) + (b"\n" if lines and rng.random() < 0.5 else b"")
+        text = (BOM if rng.random() < 0.2 else b"") + text
+        path.write_bytes(text.replace(b"\n", b"\r\n") if rng.random() < 0.2 else text)
+        whole = list(iter_records(path, 30))
+        for skip in range(len(whole) + 2):
+            for max_lines, max_bytes in ((1, 1000), (3, 1000), (100, 40), (7, 1 << 20)):
+                ranges = list(line_ranges(path, skip, max_lines, max_bytes))
+                assert [unit for lines in ranges for unit in iter_line_range(path, lines, 30)] == whole[skip:]
+                assert sum(lines.lines for lines in ranges) == len(whole[skip:])
 
 
 def test_ray_lint_report_equals_the_local_one(inputs: list[Path]) -> None:

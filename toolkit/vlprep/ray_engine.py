@@ -169,7 +169,7 @@ class _Runner:
         self._marker_dir = Path(marker_dir)
         self._window = _WINDOW_PER_CPU * cpus
         self._remote = ray.remote(num_cpus=1, max_retries=1)(_process)
-        self._crashes = _crash_errors(ray)
+        self._crashes = _crash_errors(ray.exceptions)
 
     def _submit(self, task: Task) -> Any:
         return self._remote.remote(self._holder, task, self._max_line_bytes)
@@ -213,9 +213,7 @@ class _Runner:
                             diagnostics=[diagnostic])
 
 
-def _crash_errors(ray: Any) -> tuple[type[BaseException], ...]:
+def _crash_errors(exceptions: Any) -> tuple[type[BaseException], ...]:
     """What ray.get raises when the worker running a task died (after Ray's retries)."""
-    from ray import exceptions
-
     names = ("WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "LocalRayletDiedError")
     return tuple(getattr(exceptions, name) for name in names if hasattr(exceptions, name))
