@@ -25,7 +25,7 @@ from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
 from vlprep.progress import StatusLine, with_progress
-from vlprep.ray_engine import RayUnavailable
+from vlprep.ray_engine import RayUnavailable, import_ray
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
@@ -165,7 +165,8 @@ def active_rules(select: Optional[list[str]], ignore: Optional[list[str]]) -> fr
 
 Files = Annotated[list[Path], typer.Argument(
     help="Data files: JSONL, or a JSON array of records; gzip or zstd compressed or not (detected from the content). "
-         "Parquet and `datasets` save_to_disk folders too. A folder stands for its *.jsonl, *.json, *.jsonl.gz, *.jsonl.zst, *.parquet files.", show_default=False)]
+         "Parquet and `datasets` save_to_disk folders too. A folder stands for its *.jsonl, *.json, *.jsonl.gz, "
+         "*.jsonl.zst, *.parquet files.", show_default=False)]
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
@@ -194,6 +195,8 @@ ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+
+
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
@@ -211,8 +214,6 @@ def engine_choice(engine: Engine, ray_address: Optional[str]) -> tuple[str, Opti
     if ray_address and engine is not Engine.ray:
         raise usage_error("--ray-address needs --engine ray")
     if engine is Engine.ray:
-        from vlprep.ray_engine import import_ray
-
         try:
             import_ray()
         except RayUnavailable as error:

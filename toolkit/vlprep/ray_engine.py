@@ -74,8 +74,8 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
             if address:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             else:
-                ray.init(address="local", num_cpus=max(1, workers), include_dashboard=False, logging_level=logging.WARNING,
-                         log_to_driver=False)
+                ray.init(address="local", num_cpus=max(1, workers), include_dashboard=False,
+                         logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
             sys.stdout = report_stdout
             raise RayUnavailable(f"cannot start or join Ray{f' at {address}' if address else ''}: {error}") from None
