@@ -1,6 +1,6 @@
 """Measure `vlprep cache --engine ray` against the number of Ray workers, and the driver's share of the work.
 
-    python bench/ray_bench.py [--workers 1 2] [--records N] [--images K] [--out DIR] [--fast]
+    python bench/ray_bench.py [--workers 1 2] [--records N] [--images K] [--out DIR] [--fast] [--parquet]
 
 Each configuration (Ray with W CPUs, and the local engine with W worker processes for reference) runs in a fresh
 Python process (`--child`), which calls vlprep's own `build_cache` (what `vlprep cache --verify 0` runs) on the same
@@ -13,6 +13,9 @@ loaded machine, is measured apart from the work:
   processes) between the first and the last result, per record: the cost of planning tasks, receiving and unpickling
   results, the tally, the split and writing the Arrow shards. Its inverse is the most records/s one driver can take,
   whatever the number of workers; `driver share` is that CPU time over the same wall time.
+With `--parquet` the same records are cached from a Parquet file with every image embedded as `{bytes, path}` (row
+groups of 64 rows): each result then carries its images' bytes back to the driver (as data URIs), which writes them
+into the cache, so the driver's cost per record grows with the image bytes.
 Verification is off (`--verify 0`): it re-encodes a fixed-size sample with ms-swift, not a per-worker cost.
 
 Results are printed and saved to OUT/ray-results.json; the interpretation, a model of where the curve bends on a
@@ -72,27 +75,54 @@ def child(data: Path, out: Path, engine: str, workers: int, fast: bool) -> dict[
             "driver_share": driver / window, "counts": manifest["counts"], "load_avg": os.getloadavg()[0]}
 
 
+def embedded_parquet(records_file: Path, target: Path) -> Path:
+    """The records as Parquet with their images embedded as {bytes, path} structs (written once, reused)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if target.is_file():
+        return target
+    rows = []
+    for line in records_file.read_text().splitlines():
+        record = json.loads(line)
+        images = [{"bytes": (records_file.parent / ref).read_bytes(), "path": Path(ref).name}
+                  for ref in record.get("images", [])]
+        rows.append({"messages": record["messages"], "images": images})
+    temporary = target.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), temporary, row_group_size=64)
+    temporary.rename(target)
+    return target
+
+
+def input_file(args: argparse.Namespace, out: Path) -> Path:
+    records_file = out / f"records-{args.records}.jsonl"
+    return embedded_parquet(records_file, out / f"records-{args.records}-embedded.parquet") if args.parquet \
+        else records_file
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(parser, Path("bench-out/ray"))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--fast", action="store_true", help="header-only image checks (vlprep --fast)")
+    parser.add_argument("--parquet", action="store_true", help="read the records from Parquet, images embedded")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     out: Path = args.out.resolve()
-    records_file = out / f"records-{args.records}.jsonl"
     if args.child:
         engine, workers = args.child[0], int(args.child[1])
-        print(json.dumps(child(records_file, out / f"cache-{engine}-{workers}", engine, workers, args.fast)))
+        print(json.dumps(child(input_file(args, out), out / f"cache-{engine}-{workers}", engine, workers, args.fast)))
         return
     out.mkdir(parents=True, exist_ok=True)
     ensure_bench_data(out, args)
+    print(f"input: {input_file(args, out)} ({input_file(args, out).stat().st_size / 1e6:,.0f} MB)")
     results: list[dict[str, Any]] = []
     for workers in args.workers:
         for engine in ("ray", "local"):
             command = [sys.executable, __file__, "--records", str(args.records), "--images", str(args.images),
                        "--truncated", str(args.truncated), "--seed", str(args.seed), "--out", str(out),
-                       "--child", engine, str(workers), *(["--fast"] if args.fast else [])]
+                       "--child", engine, str(workers), *(["--fast"] if args.fast else []),
+                       *(["--parquet"] if args.parquet else [])]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"{engine} with {workers} worker(s) failed:\n{done.stderr[-3000:]}")
@@ -105,9 +135,10 @@ def main() -> None:
             for r in results]
     print_table(rows, ("engine", "workers", "wall s", "startup s", "assembly s", "rec/s", "rec/s/worker",
                        "driver CPU ms/rec", "driver share", "load avg"))
-    (out / "ray-results.json").write_text(json.dumps({"cpus": os.cpu_count(), "fast": args.fast,
-                                                      "results": results}, indent=2) + "\n")
-    print(f"{os.cpu_count()} CPUs; results in {out / 'ray-results.json'}")
+    name = "ray-results-parquet.json" if args.parquet else "ray-results.json"
+    (out / name).write_text(json.dumps({"cpus": os.cpu_count(), "fast": args.fast, "parquet": args.parquet,
+                                        "results": results}, indent=2) + "\n")
+    print(f"{os.cpu_count()} CPUs; results in {out / name}")
 
 
 if __name__ == "__main__":
