@@ -23,6 +23,7 @@ from typing import Any
 
 import datasets
 import psutil
+import pyarrow.parquet as pq
 import pytest
 
 from test_hardening import clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly, wchan, write_lines
@@ -76,14 +77,21 @@ def test_byte_ranges_of_a_jsonl_file_hold_each_of_its_lines_once(tmp_path: Path)
                 assert sum(lines.lines for lines in ranges) == len(whole[skip:])
 
 
-def test_ray_lint_report_equals_the_local_one(inputs: list[Path]) -> None:
-    local = vlprep("lint", "-q", "--format", "json", "--workers", "2", *inputs)
-    on_ray = vlprep("lint", "-q", "--format", "json", *RAY, *inputs)
+def test_ray_lint_report_equals_the_local_one(inputs: list[Path], tmp_path: Path) -> None:
+    """The inputs above plus a `datasets` save_to_disk folder of the Parquet rows, in one command."""
+    saved = tmp_path / "saved"
+    datasets.Dataset(pq.read_table(inputs[-1])).save_to_disk(str(saved), max_shard_size="3KB")
+    (saved / "images").symlink_to(FIXTURES / "images", target_is_directory=True)
+    arrow_files = [saved / entry["filename"] for entry in json.loads((saved / "state.json").read_text())["_data_files"]]
+    assert len(arrow_files) > 1
+    local = vlprep("lint", "-q", "--format", "json", "--workers", "2", *inputs, saved)
+    on_ray = vlprep("lint", "-q", "--format", "json", *RAY, *inputs, saved)
     assert local.returncode == on_ray.returncode == 1, on_ray.stderr
     report = json.loads(on_ray.stdout)
     assert without_elapsed(report) == without_elapsed(json.loads(local.stdout))
     assert report["summary"]["records"] == sum(entry["lines"] for entry in report["summary"]["files"])
-    assert {entry["path"] for entry in report["summary"]["files"]} == set(map(str, inputs))
+    assert [entry["path"] for entry in report["summary"]["files"]] == list(map(str, inputs + arrow_files))
+    assert {d["code"] for d in report["diagnostics"] if d["file"] in map(str, arrow_files)} >= {"I004", "S010"}
 
 
 def cache_snapshot(out: Path) -> dict[str, Any]:
