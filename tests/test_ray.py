@@ -94,6 +94,18 @@ def test_ray_lint_report_equals_the_local_one(inputs: list[Path], tmp_path: Path
     assert {d["code"] for d in report["diagnostics"] if d["file"] in map(str, arrow_files)} >= {"I004", "S010"}
 
 
+def test_unreachable_ray_address_is_a_usage_error_at_once(inputs: list[Path], tmp_path: Path) -> None:
+    for command in (["lint", str(inputs[0])], ["cache", str(inputs[0]), "--out", str(tmp_path / "out")]):
+        started = time.monotonic()
+        done = vlprep(*command, "--engine", "ray", "--ray-address", "127.0.0.1:1", timeout=120)
+        assert done.returncode == 2 and "--ray-address 127.0.0.1:1: nothing answers there" in " ".join(
+            done.stderr.split()), done.stderr
+        assert time.monotonic() - started < 60
+    assert not (tmp_path / "out").exists()
+    done = vlprep("lint", str(inputs[0]), "--ray-address", "127.0.0.1:1")
+    assert done.returncode == 2 and "--ray-address needs --engine ray" in done.stderr
+
+
 def cache_snapshot(out: Path) -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     return {"rows": {split: datasets.load_from_disk(str(out / split)).to_list() for split in ("train", "val")},

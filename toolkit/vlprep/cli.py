@@ -25,7 +25,7 @@ from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
 from vlprep.progress import StatusLine, with_progress
-from vlprep.ray_engine import RayUnavailable, import_ray
+from vlprep.ray_engine import RayUnavailable, check_reachable, import_ray
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
@@ -216,6 +216,8 @@ def engine_choice(engine: Engine, ray_address: Optional[str]) -> tuple[str, Opti
     if engine is Engine.ray:
         try:
             import_ray()
+            if ray_address:
+                check_reachable(ray_address)
         except RayUnavailable as error:
             raise usage_error(str(error)) from None
     return engine.value, ray_address

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -65,6 +66,8 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
         address: str | None = None) -> Iterator[RecordResult]:
     """engine.run's contract, on Ray: a local instance with `workers` CPUs, or the cluster at `address`."""
     ray = import_ray()
+    if address:
+        check_reachable(address)
     started = not ray.is_initialized()
     report_stdout = sys.stdout
     sys.stdout = sys.stderr  # Ray's driver prints worker-death notices to sys.stdout, which carries the report: the
@@ -90,6 +93,18 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
         if started:
             ray.shutdown()
         sys.stdout = report_stdout
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on a cluster address nothing listens at: `ray.init` would retry for minutes."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise RayUnavailable(f"--ray-address {address}: nothing answers there ({error}); start the head node with "
+                             f"`ray start --head --port {port}` or check the address") from None
 
 
 def plan(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iterator[Task]:
