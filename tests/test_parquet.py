@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -236,3 +237,26 @@ def test_interrupted_parquet_build_resumes_to_the_same_cache(tmp_path: Path, emb
     assert cache_rejects(out) == cache_rejects(whole)
     assert manifest(out)["counts"] == manifest(whole)["counts"]
     assert manifest(out)["counts"]["input_lines"] == len(rows) and manifest(out)["counts"]["rejected"] == 120
+
+
+def test_sharegpt_parquet_with_path_strings_lints_like_the_same_jsonl(tmp_path: Path) -> None:
+    """fixtures/llava.jsonl (LLaVA: `conversations`, `image` or `images` as path strings) written as Parquet: the
+    same findings at the same positions (row N is line N), the keys a row lacks being nulls of the file's schema."""
+    (tmp_path / "images").symlink_to(IMAGES, target_is_directory=True)
+    reference = tmp_path / "llava.jsonl"
+    shutil.copy(FIXTURES / "llava.jsonl", reference)
+    records = [json.loads(line) for line in reference.read_text().splitlines()]
+    parquet = tmp_path / "llava.parquet"
+    turn = pa.struct([("from", pa.string()), ("value", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("image", pa.string()), ("images", pa.list_(pa.string())),
+                        ("conversations", pa.list_(turn))])
+    assert {key for record in records for key in record} == set(schema.names)
+    pq.write_table(pa.Table.from_pylist(records, schema=schema), parquet, row_group_size=3)
+    assert pq.ParquetFile(parquet).num_row_groups > 1
+
+    def findings(path: Path) -> list[tuple[int, str, str]]:
+        _, report = lint_report(path)
+        return [(d["line"], d["code"], d["message"]) for d in report["diagnostics"]]
+
+    expected = findings(reference)
+    assert expected and findings(parquet) == expected
