@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vlprep.columnar import row_slices
 from vlprep.reader import count_lines, iter_records
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -138,14 +139,19 @@ def test_dataset_dict_folder_is_refused_with_the_split_to_pass(tmp_path: Path) -
     assert "Traceback" not in done.stderr
 
 
-def test_rows_after_a_skip_are_the_rows_from_the_start_less_the_first(tmp_path: Path) -> None:
-    """What --resume relies on: reading from row k (any row group boundary or not) yields the same units."""
+def test_rows_after_a_skip_and_row_group_slices_are_the_rows_from_the_start_less_the_first(tmp_path: Path) -> None:
+    """What --resume relies on: reading from row k (any row group boundary or not) yields the same units; so do the
+    slices of row groups that the workers read on their own."""
     path = write_parquet(tmp_path / "many.parquet", fixture_rows() * 7, row_group_size=3)
     whole = list(iter_records(path, 1 << 20))
     assert count_lines(path, 1 << 20) == len(whole) == 35
     assert [unit.number for unit in whole] == list(range(1, 36))
     for skip in (0, 1, 3, 4, 20, 34, 35):
         assert list(iter_records(path, 1 << 20, skip)) == whole[skip:]
+        for rows in (1, 2, 5):  # the slices the workers read on their own hold the same rows, each once
+            slices = list(row_slices(path, "parquet", skip, rows))
+            assert [unit for part in slices for unit in part.units(path)] == whole[skip:]
+            assert all(0 < part.stop - part.start <= rows for part in slices)
 
 
 def test_unreadable_parquet_is_one_finding_not_a_traceback(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,32 +90,69 @@ def group_sizes(path: Path, kind: str) -> list[int] | None:
         return None
 
 
-def iter_group(path: Path, kind: str, group: int, first: int, skip: int = 0) -> Iterator[RawLine]:
-    """The rows of one row group (record batch) whose first row is row `first + 1`, after its first `skip` rows; the
-    same units `iter_rows` yields for them. A file that cannot be opened is its J011 unit (group 0)."""
+@dataclass(frozen=True)
+class RowSlice:
+    """Rows [start, stop) of row group (record batch) `group`, whose first row is row `first + 1` of the file: a share
+    of a columnar file that a worker reads on its own."""
+
+    kind: str
+    group: int
+    first: int
+    start: int
+    stop: int
+
+    def units(self, path: Path) -> list[RawLine]:
+        return list(iter_group(path, self.kind, self.group, self.first, self.start, self.stop))
+
+
+def row_slices(path: Path, kind: str, skip: int, rows: int) -> Iterator[RowSlice]:
+    """The file's rows after the first `skip`, in slices of at most `rows` rows within a row group (a file that
+    cannot be opened: one slice, its J011 unit)."""
+    sizes = group_sizes(path, kind)
+    first = 0
+    for group, size in enumerate(sizes if sizes is not None else [1]):
+        for start in range(max(0, skip - first), size, rows):
+            yield RowSlice(kind, group, first, start, min(size, start + rows))
+        first += size
+
+
+def iter_group(path: Path, kind: str, group: int, first: int, start: int = 0, stop: int | None = None
+               ) -> Iterator[RawLine]:
+    """Rows [start, stop) of one row group (record batch) whose first row is row `first + 1`: the same units
+    `iter_rows` yields for them. A file that cannot be opened is its J011 unit (group 0, from its start)."""
     try:
         sizes, readers = _groups(path, kind)
     except (pa.ArrowException, OSError) as error:
-        if group == 0 and skip == 0:
+        if group == 0 and start == 0:
             yield _unopenable(kind, error)
         return
-    yield from _group_units(kind, readers[group], first, sizes[group], skip)
+    yield from _group_units(kind, readers[group], first, sizes[group], start, stop)
 
 
 def _unopenable(kind: str, error: Exception) -> RawLine:
     return RawLine(1, None, 1, problem=("J011", f"cannot be read as {_label(kind)}: {error}"))
 
 
-def _group_units(kind: str, read: Any, first: int, size: int, skip: int) -> Iterator[RawLine]:
+def _group_units(kind: str, read: Any, first: int, size: int, start: int, stop: int | None = None
+                 ) -> Iterator[RawLine]:
+    """Rows [start, stop) of a row group of `size` rows; a group that fails while read is one J011 unit per row left."""
+    end = first + (size if stop is None else min(stop, size))
     row = first
     try:
         for batch in read():
+            if row + batch.num_rows <= first + start:  # wholly before the slice: not converted
+                row += batch.num_rows
+                continue
             for record in batch.to_pylist():
                 row += 1
-                if row > first + skip:
+                if row > end:
+                    return
+                if row > first + start:
                     yield _unit(row, record)
+            if row >= end:
+                return
     except (pa.ArrowException, OSError) as error:
-        for lost in range(max(row, first + skip) + 1, first + size + 1):
+        for lost in range(max(row, first + start) + 1, end + 1):
             yield RawLine(lost, None, lost, problem=(
                 "J011", f"this row's {_part(kind)} (rows {first + 1:,}-{first + size:,}) cannot be read: {error}"))
 

@@ -4,7 +4,7 @@ The driver plans tasks and consumes their results in input order, so everything 
 tally, duplicates, the split, shards, rejects, resume state, manifest) is the local engine's code, unchanged:
 - plain JSONL: a task per byte range of whole lines (reader.line_ranges: at most 128 lines or 4 MB), which the task
   reads from the file itself (the file must be at the same path on every node);
-- Parquet / Arrow: a task per row group (record batch), read by the task;
+- Parquet / Arrow: a task per slice of at most 128 rows of a row group (record batch), read by the task;
 - JSON arrays and compressed inputs (read sequentially only): the driver reads the units and ships them in chunks.
 
 Each worker process loads the pipeline state (options and the token counter with its tokenizer) once, from the object
@@ -45,12 +45,11 @@ class RayUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: `what` is a LineRange, a row group (group, first row, rows to skip), or a list of units."""
+    """One unit of work: `what` is a reader.LineRange, a columnar.RowSlice, or a list of units."""
 
     file: str
-    kind: str  # "lines", "rows" (columnar kind in `columnar`), "units"
+    kind: str  # "lines", "rows", "units"
     what: Any
-    columnar: str | None = None
 
 
 def import_ray() -> Any:
@@ -117,12 +116,8 @@ def plan(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iter
         name = str(file)
         kind = columnar.columnar_kind(file)
         if kind is not None:
-            sizes = columnar.group_sizes(file, kind)
-            first = 0
-            for group, size in enumerate(sizes if sizes is not None else [1]):
-                if first + size > skip:
-                    yield Task(name, "rows", (group, first, max(0, skip - first)), kind)
-                first += size
+            for rows in columnar.row_slices(file, kind, skip, TASK_LINES):
+                yield Task(name, "rows", rows)
         elif is_plain_jsonl(file):
             for lines in line_ranges(file, skip, TASK_LINES, TASK_BYTES):
                 yield Task(name, "lines", lines)
@@ -144,10 +139,7 @@ def task_units(task: Task, max_line_bytes: int) -> list[RawLine]:
     if task.kind == "lines":
         lines: LineRange = task.what
         return list(iter_line_range(path, lines, max_line_bytes))
-    from vlprep import columnar
-
-    group, first, skip = task.what
-    return list(columnar.iter_group(path, task.columnar, group, first, skip))
+    return task.what.units(path)  # a columnar.RowSlice
 
 
 # --- inside the workers --------------------------------------------------------------------------------------------
