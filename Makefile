@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test fuzz bench bench-array install clean
+.PHONY: demo test fuzz bench bench-array bench-ray install clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 # peak RSS reading a generated 1 GB JSON array (and a 100 MB one): SIZE_MB=100 for a quicker run
 bench-array: $(STAMP)
 	$(PY) bench/array_bench.py --size-mb $(or $(SIZE_MB),1024)
+
+# records/s of `vlprep cache --engine ray` on 1 and 2 workers, and the driver's share (bench/ray_bench.py)
+bench-ray: $(STAMP)
+	$(PY) bench/ray_bench.py
 
 clean:
 	rm -rf demo-out bench-out .pytest_cache

@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vlprep.diagnostics import RecordResult
-from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run
+from vlprep.engine import MAX_LINE_BYTES_DEFAULT, run_on
 from vlprep.lint import Tally
 from vlprep.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
                              is_cache_dir, library_versions, now_iso, vlprep_version)
 from vlprep.pipeline import PipelineOptions
 from vlprep.processor import resolve_model_dir
 from vlprep.processor_memo import ProcessorFacts, counting_tokenizer, processor_facts
+from vlprep.ray_engine import RayUnavailable
 from vlprep.reader import count_lines
 from vlprep.rules import RULES
 from vlprep.settings import CountSettings, settings_fingerprint
@@ -78,6 +79,8 @@ class CacheRequest:
     resume: bool = False
     shard_lines: int = 10_000
     max_line_bytes: int = MAX_LINE_BYTES_DEFAULT
+    engine: str = "local"  # or "ray" (vlprep.ray_engine): the same output; not part of the request key
+    ray_address: str | None = None
 
 
 @dataclass
@@ -236,11 +239,13 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
         try:
             verifier = Verifier(state.sample, counter, oracle) if oracle is not None else None
             if not state.complete:
-                say(f"starting {request.workers} worker process(es)")
+                say(_engine_start(request))
                 _write_shards(request, counter, verifier, work, state, inputs, progress)
             manifest = _finish(request, facts, counter, verifier, work, state, inputs, say)
         except KeyboardInterrupt:
             raise  # the partial build stays for --resume
+        except RayUnavailable:
+            raise  # the cluster, not the data: the partial build stays for --resume
         except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
             (work / ENCODER_LOG).write_text(exited.log)
             raise
@@ -249,6 +254,14 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
             raise
         shutil.rmtree(work, ignore_errors=True)
     return BuildOutcome(manifest, state.rejects_by_code)
+
+
+def _engine_start(request: CacheRequest) -> str:
+    if request.engine == "local":
+        return f"starting {request.workers} worker process(es)"
+    where = f"the cluster at {request.ray_address}" if request.ray_address else \
+        f"a local Ray instance with {request.workers} CPU(s)"
+    return f"starting Ray tasks on {where}"
 
 
 def _start_or_resume(request: CacheRequest, work: Path, key: str, total_lines: int) -> BuildState:
@@ -297,8 +310,8 @@ def _results(request: CacheRequest, counter: TokenCounter, start: tuple[int, int
     options = dataclasses.replace(request.pipeline, keep_records=True, max_length=request.max_length)
     files = [file.resolve() for file in request.train_files + request.val_files]
     index_of = {str(file): index for index, file in enumerate(files)}
-    for result in run(files, options, request.workers, request.max_line_bytes, counter_factory=lambda: counter,
-                      start=start):
+    for result in run_on(request.engine, request.ray_address, files, options, request.workers, request.max_line_bytes,
+                         counter_factory=lambda: counter, start=start):
         yield index_of[result.file], result
 
 

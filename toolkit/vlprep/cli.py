@@ -19,12 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from vlprep.checks.images import ImageLimits
-from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run
+from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run_on
 from vlprep.lint import Tally, lint_results
 from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
 from vlprep.progress import StatusLine, with_progress
+from vlprep.ray_engine import RayUnavailable, check_reachable, import_ray
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
@@ -93,8 +94,31 @@ def refuse_flag_values(files: list[Path]) -> None:
                               f"--embed-images take no value (write --fast, not --fast {file})")
 
 
-DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst")
+DATA_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".parquet")
 _LISTED_NAMES = 10
+
+
+def saved_dataset_files(folder: Path) -> list[Path] | None:
+    """The Arrow files of a `datasets` `save_to_disk` folder, in the dataset's order (None: not such a folder)."""
+    splits = folder / "dataset_dict.json"
+    if splits.is_file():
+        try:
+            names = json.loads(splits.read_text())["splits"]
+        except (OSError, ValueError, KeyError, TypeError):
+            names = []
+        raise usage_error(f"{folder}: a `datasets` DatasetDict with splits {', '.join(map(str, names)) or '?'}; pass "
+                          f"one split's folder (e.g. {folder / str(names[0] if names else 'train')})")
+    state = folder / "state.json"
+    if not state.is_file():
+        return None
+    try:
+        names = [entry["filename"] for entry in json.loads(state.read_text())["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise usage_error(f"{state}: not a readable `datasets` state file ({error})") from None
+    files = [folder / name for name in names]
+    if missing := [str(file) for file in files if not file.is_file()]:
+        raise usage_error(f"{folder}: a `datasets` folder whose data file(s) are missing: {', '.join(missing)}")
+    return files
 
 
 def check_inputs(files: list[Path], command: str) -> list[Path]:
@@ -111,6 +135,8 @@ def check_inputs(files: list[Path], command: str) -> list[Path]:
             if file in inputs:
                 raise usage_error("-: stdin given twice")
             inputs.append(file)
+        elif file.is_dir() and (saved := saved_dataset_files(file)) is not None:
+            inputs.extend(saved)
         elif file.is_dir():
             found = sorted(path for path in file.iterdir() if path.is_file() and path.name.endswith(DATA_SUFFIXES))
             if not found:
@@ -140,7 +166,8 @@ def active_rules(select: Optional[list[str]], ignore: Optional[list[str]]) -> fr
 
 Files = Annotated[list[Path], typer.Argument(
     help="Data files: JSONL, or a JSON array of records; gzip or zstd compressed or not (detected from the content). "
-         "A folder stands for its *.jsonl, *.json, *.jsonl.gz, *.jsonl.zst files.", show_default=False)]
+         "Parquet and `datasets` save_to_disk folders too. A folder stands for its *.jsonl, *.json, *.jsonl.gz, "
+         "*.jsonl.zst, *.parquet files.", show_default=False)]
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
@@ -169,6 +196,34 @@ ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[Engine, typer.Option(
+    "--engine", help="local: worker processes on this machine; ray: Ray tasks, on a local Ray instance sized to "
+                     "--workers or on the cluster at --ray-address (pip install 'vlprep\\[ray]').")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="With --engine ray: join this running Ray cluster (HOST:6379, or auto) instead of starting "
+                          "a local instance. Inputs and images must be at the same paths on every node.")]
+
+
+def engine_choice(engine: Engine, ray_address: Optional[str]) -> tuple[str, Optional[str]]:
+    if ray_address and engine is not Engine.ray:
+        raise usage_error("--ray-address needs --engine ray")
+    if engine is Engine.ray:
+        try:
+            import_ray()
+            if ray_address:
+                check_reachable(ray_address)
+        except RayUnavailable as error:
+            raise usage_error(str(error)) from None
+    return engine.value, ray_address
+
+
 MaxLength = Annotated[Optional[int], typer.Option("--max-length", min=1,
                                                   help="Records with more tokens (image tokens included) are too long (L001).")]
 
@@ -223,6 +278,8 @@ def lint(
     image_max_tokens: ImageMaxTokens = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     max_pixels: MaxPixels = None,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddress = None,
     quiet: Quiet = False,
 ) -> None:
     """Check every record: JSON, structure, roles, media tags, control tokens, images (decoded), duplicates, and with
@@ -232,6 +289,7 @@ def lint(
     """
     refuse_flag_values(files)
     files = check_inputs(files, "lint")
+    engine_name, ray_address = engine_choice(engine, ray_address)
     active = active_rules(select, ignore)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
@@ -246,10 +304,14 @@ def lint(
     started = time.perf_counter()
     tally = Tally(active)
     writer = make_writer(output_format.value, show_all)
-    stream = run(files, options, workers, max_line_bytes, counter_factory=(lambda: counter) if counter else None)
+    stream = run_on(engine_name, ray_address, files, options, workers, max_line_bytes,
+                    counter_factory=(lambda: counter) if counter else None)
     results = with_progress(stream, total, "lint", enabled=not quiet)
-    for diagnostic in lint_results(results, tally):
-        writer.add(diagnostic)
+    try:
+        for diagnostic in lint_results(results, tally):
+            writer.add(diagnostic)
+    except RayUnavailable as error:
+        raise usage_error(str(error)) from None
     writer.finish(tally, time.perf_counter() - started)
     raise typer.Exit(1 if tally.fails(Severity(fail_on.value)) else 0)
 
@@ -307,6 +369,8 @@ def cache(
                            ] = 10_000,
     output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (the manifest).")
                              ] = DocumentFormat.text,
+    engine: EngineOption = Engine.local,
+    ray_address: RayAddress = None,
     quiet: Quiet = False,
 ) -> None:
     """Lint, pre-tokenize and write an Arrow cache for ms-swift's --cached_dataset (DIR/train, DIR/val).
@@ -324,6 +388,7 @@ def cache(
     refuse_flag_values(files)
     files = check_inputs(files, "cache")
     val_files = check_inputs(val or [], "cache")
+    engine_name, ray_address = engine_choice(engine, ray_address)
     if val_files and val_ratio:
         raise usage_error("give --val FILE or --val-ratio, not both")
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
@@ -332,7 +397,8 @@ def cache(
         trust_remote_code=trust_remote_code, settings=settings,
         pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
-        resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes)
+        resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes, engine=engine_name,
+        ray_address=ray_address)
     status = StatusLine(enabled=not quiet, plain=output_format is DocumentFormat.text)
 
     def progress(items: Any, total: int, done: int) -> Any:
@@ -341,7 +407,7 @@ def cache(
 
     try:
         outcome = build_cache(request, progress, status)
-    except CacheError as error:
+    except (CacheError, RayUnavailable) as error:
         raise usage_error(str(error)) from None
     except ProcessorError as error:
         raise processor_error(error, model) from None

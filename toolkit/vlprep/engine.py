@@ -1,6 +1,7 @@
 """Run the per-record pipeline over files in worker processes, streaming, in input order, with bounded memory.
 
-Lines are read in the parent and sent to workers in chunks; at most `4 × workers` chunks are in flight, so memory does not
+Lines are read in the parent and sent to workers in chunks (Parquet and Arrow files: slices of row groups, which the
+workers read themselves); at most `4 × workers` chunks are in flight, so memory does not
 grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill, or its watchdog
 ending it on an image that overran --image-timeout) breaks the pool: the pool is rebuilt and the lost chunks are re-run
 one line per task, so only the line that kills a worker again is reported (I014 for a timeout, W001 otherwise) and the
@@ -21,12 +22,14 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from vlprep.columnar import RowSlice, columnar_kind, row_slices
 from vlprep.diagnostics import Diagnostic, RecordResult
+from vlprep.inputs import is_stdin
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.reader import RawLine, iter_records
 from vlprep.watchdog import Watchdog, new_marker_dir, read_marker
 
-Chunk = tuple[str, list[RawLine]]
+Chunk = tuple[str, "list[RawLine] | RowSlice"]  # a RowSlice of a Parquet/Arrow file is read by the worker itself
 MAX_LINE_BYTES_DEFAULT = 64 << 20
 _CHUNK_LINES = 128
 _CHUNK_BYTES = 4 << 20
@@ -58,15 +61,25 @@ def _run_chunk(chunk: Chunk) -> list[RecordResult]:
     name, lines = chunk
     file = Path(name)
     state = _worker_state
-    return [process_line(raw, file, state["options"], state["images"], state["counter"]) for raw in lines]
+    return [process_line(raw, file, state["options"], state["images"], state["counter"])
+            for raw in _units(file, lines)]
+
+
+def _units(file: Path, lines: list[RawLine] | RowSlice) -> list[RawLine]:
+    return lines.units(file) if isinstance(lines, RowSlice) else lines
 
 
 def _chunks(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iterator[Chunk]:
     first_file, skip_lines = start
     for index, file in enumerate(files[first_file:], start=first_file):
+        skip = skip_lines if index == first_file else 0
+        kind = None if is_stdin(file) else columnar_kind(file)
+        if kind is not None:  # the workers read their rows: converting rows (images to base64) is the costly part
+            yield from ((str(file), rows) for rows in row_slices(file, kind, skip, _CHUNK_LINES))
+            continue
         lines: list[RawLine] = []
         size = 0
-        for raw in iter_records(file, max_line_bytes, skip_lines if index == first_file else 0):
+        for raw in iter_records(file, max_line_bytes, skip):
             lines.append(raw)
             size += raw.size
             if len(lines) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
@@ -86,6 +99,17 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
         yield from _PoolRunner(options, max(1, workers), counter_factory, marker_dir).run(chunks)
     finally:
         shutil.rmtree(marker_dir, ignore_errors=True)
+
+
+def run_on(engine: str, ray_address: str | None, files: list[Path], options: PipelineOptions, workers: int,
+           max_line_bytes: int = MAX_LINE_BYTES_DEFAULT, counter_factory: Callable[[], Any] | None = None,
+           start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
+    """`run` on the chosen engine: "local" (this module) or "ray" (vlprep.ray_engine, same results in the same order)."""
+    if engine == "ray":
+        from vlprep import ray_engine
+
+        return ray_engine.run(files, options, workers, max_line_bytes, counter_factory, start, ray_address)
+    return run(files, options, workers, max_line_bytes, counter_factory, start)
 
 
 class _PoolRunner:
@@ -130,7 +154,7 @@ class _PoolRunner:
         window.clear()
         self._restart()
         for name, lines in lost:
-            for raw in lines:
+            for raw in _units(Path(name), lines):
                 yield from self._isolated(name, raw)
 
     def _isolated(self, name: str, raw: RawLine) -> list[RecordResult]:

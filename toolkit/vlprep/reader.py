@@ -7,6 +7,8 @@ while streaming). Its content, not its name, decides how it is split:
 - a top-level object whose first key (not one a record has) holds an array of objects (`{"data": [...]}`): the records
   wrapped in an object; reported as such (J009) with the fix, and not read further;
 - anything else: JSONL, one record per line.
+A Parquet file or an Arrow file (a `datasets` `save_to_disk` folder's data) is read by vlprep.columnar instead, one
+unit per row (not from stdin: it needs random access).
 
 Each unit is a RawLine: the line it starts on, its bytes, its `number` (1-based, among the input's units: the line
 number for JSONL; for an array its records, plus any stretch that is no record, such as text after the array) and, for
@@ -16,6 +18,7 @@ array elements, its index in the array. `count_lines` counts units exactly as `i
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
@@ -49,6 +52,11 @@ class RawLine:
 
 def iter_records(path: Path, max_line_bytes: int, skip: int = 0) -> Iterator[RawLine]:
     """Yield every unit of the input after the first `skip` (see the module docstring)."""
+    from vlprep import columnar  # it builds RawLine units: imported here, not at the top
+
+    if not is_stdin(path) and (kind := columnar.columnar_kind(path)) is not None:
+        yield from columnar.iter_rows(path, kind, skip)
+        return
     with open_input(path) as source:
         yield from _until_read_error(_units(source, path, max_line_bytes, skip), source)
 
@@ -62,6 +70,11 @@ def _head(stream: BinaryIO) -> tuple[bytes, bool]:
 def _units(source: Source, path: Path, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
     stream = source.stream
     head, had_bom = _head(stream)
+    if head.startswith(b"PAR1"):  # a file path goes to vlprep.columnar; this is stdin
+        if skip == 0:
+            yield RawLine(1, None, 1, problem=("J011", "Parquet cannot be read from stdin (it is read from its end): "
+                                                       "pass the file's path"))
+        return
     if head.lstrip()[:1] == b"[":
         stream.read(len(BOM) if had_bom else 0)
         yield from islice(_array_units(stream, max_line_bytes, had_bom), skip, None)
@@ -120,12 +133,12 @@ def _array_units(stream: BinaryIO, max_line_bytes: int, had_bom: bool) -> Iterat
                       problem=span.problem)
 
 
-def _jsonl_units(stream: BinaryIO, max_line_bytes: int, skip: int) -> Iterator[RawLine]:
-    """Every line (1-based numbers), without its line terminator, after the first `skip` lines. A line longer than
-    `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in memory
-    whole."""
-    number = 0
-    while number < skip and _skip_rest_of_line(stream):
+def _jsonl_units(stream: BinaryIO, max_line_bytes: int, skip: int, first_number: int = 1) -> Iterator[RawLine]:
+    """Every line (numbered from `first_number`), without its line terminator, after the first `skip` lines. A line
+    longer than `max_line_bytes` is skipped in chunks and yielded with `data=None`, so one 100 MB line never sits in
+    memory whole."""
+    number = first_number - 1
+    while number - first_number + 1 < skip and _skip_rest_of_line(stream):
         number += 1
     while True:
         chunk = stream.readline(max_line_bytes + 1)
@@ -141,6 +154,86 @@ def _jsonl_units(stream: BinaryIO, max_line_bytes: int, skip: int) -> Iterator[R
         if had_bom:
             data = data[len(BOM):]
         yield RawLine(number, data, number, had_bom=had_bom, size=len(chunk))
+
+
+def is_plain_jsonl(path: Path) -> bool:
+    """Whether the input is uncompressed JSONL, which can be cut into byte ranges read independently."""
+    if is_stdin(path):
+        return False
+    from vlprep import columnar
+
+    if columnar.columnar_kind(path) is not None:
+        return False
+    with open_input(path) as source:
+        if source.compression is not None:
+            return False
+        head, _ = _head(source.stream)
+        return not head.startswith(b"PAR1") and head.lstrip()[:1] != b"[" and _wrapper_key(head) is None
+
+
+@dataclass(frozen=True)
+class LineRange:
+    """Bytes [start, end) of a plain JSONL file: whole lines, the first of them line `first_number`."""
+
+    start: int
+    end: int
+    first_number: int
+    lines: int
+
+
+def line_ranges(path: Path, skip: int, max_lines: int, max_bytes: int) -> Iterator[LineRange]:
+    """Cut a plain JSONL file, after its first `skip` lines, into ranges of whole lines (at most `max_lines` lines, and
+    at most `max_bytes` bytes unless one line is longer). Reads the file once, counting newlines."""
+    with open(path, "rb", buffering=0) as handle:
+        offset, number = 0, 0
+        start, first, lines = 0, 1, 0
+        last = b"\n"
+        while block := handle.read(1 << 22):
+            position = 0
+            while (newline := block.find(b"\n", position)) >= 0:
+                position = newline + 1
+                number += 1
+                if number <= skip:
+                    start, first = offset + position, number + 1
+                    continue
+                lines += 1
+                end = offset + position
+                if lines >= max_lines or end - start >= max_bytes:
+                    yield LineRange(start, end, first, lines)
+                    start, first, lines = end, number + 1, 0
+            offset += len(block)
+            last = block[-1:]
+        if last != b"\n" and number + 1 > skip:  # a last line without a newline
+            lines += 1
+        if lines:
+            yield LineRange(start, offset, first, lines)
+
+
+def iter_line_range(path: Path, lines: LineRange, max_line_bytes: int) -> Iterator[RawLine]:
+    """The units of one range: the same ones `iter_records` yields for those lines."""
+    with open(path, "rb", buffering=0) as handle:
+        handle.seek(lines.start)
+        stream = io.BufferedReader(_Bounded(handle, lines.end - lines.start), 1 << 20)
+        yield from _jsonl_units(stream, max_line_bytes, 0, lines.first_number)  # type: ignore[arg-type]
+
+
+class _Bounded(io.RawIOBase):
+    """At most `size` bytes of a file, from its current position."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._handle, self._left = handle, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        if self._left <= 0:
+            return 0
+        data = self._handle.read(min(len(buffer), self._left))
+        buffer[:len(data)] = data
+        self._left -= len(data)
+        return len(data)
 
 
 def _skip_rest_of_line(stream: BinaryIO) -> int:
@@ -171,6 +264,10 @@ def count_lines(path: Path, max_line_bytes: int) -> int:
     """Number of units as iter_records yields them: lines of JSONL (a last line without a newline counts), records of
     an array (plus any stretch that is no record). Reads the input: not for stdin."""
     assert not is_stdin(path), "stdin can be read once only"
+    from vlprep import columnar
+
+    if (kind := columnar.columnar_kind(path)) is not None:
+        return columnar.count_rows(path, kind)
     with open_input(path) as source:
         if source.compression is None:
             head, _ = _head(source.stream)
