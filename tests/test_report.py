@@ -62,3 +62,27 @@ def test_report_opens_in_headless_chromium(report_page: Path, chromium: str, tmp
     assert len(seen.images) == 1 + sum(len(images) for images in shown) > 1  # the plots and each sample's thumbnails
     assert all(image["complete"] and image["naturalWidth"] > 0 for image in seen.images), seen.images
     assert seen.screenshot is not None and seen.screenshot.stat().st_size > 10_000
+
+
+def test_report_embeds_a_training_runs_curves(report_page: Path, tmp_path: Path) -> None:
+    """`--run DIR` embeds DIR/curves.png (what `vltrain fit` writes) in the page, as a data URI of the same bytes."""
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    run = tmp_path / "run"
+    run.mkdir()
+    figure, axis = pyplot.subplots(figsize=(3, 2))
+    axis.plot([1, 2, 3], [2.0, 1.5, 1.2])
+    figure.savefig(run / "curves.png")
+    out = tmp_path / "with-run.html"
+    made = runner.invoke(app, ["report", str(report_page.parent / "cache"), "--out", str(out), "--run", str(run)])
+    assert made.exit_code == 0, made.output
+    encoded = base64.b64encode((run / "curves.png").read_bytes()).decode()
+    assert f"src='data:image/png;base64,{encoded}' alt='training curves (vltrain fit)'" in out.read_text()
+    missing = runner.invoke(app, ["report", str(report_page.parent / "cache"), "--out", str(out), "--run",
+                                  str(tmp_path)])
+    assert missing.exit_code == 2 and "curves.png" in missing.output

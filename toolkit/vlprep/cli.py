@@ -711,6 +711,9 @@ def report(
     gpus: Gpus = 1,
     epochs: Epochs = 1.0,
     workers: Workers = default_workers(),
+    run: Annotated[Optional[Path], typer.Option(
+        "--run", help="A `vltrain fit` output folder: its curves.png (loss, learning rate, tokens/s) is embedded.")
+                   ] = None,
 ) -> None:
     """One self-contained HTML page about a cache (inline CSS, images as data URIs, no network): the manifest,
     rejects by rule with examples, the plots, the packing plan, and sample records with thumbnails and tokens.
@@ -725,6 +728,11 @@ def report(
 
     if not cache_dir.is_dir():
         raise usage_error(f"{cache_dir}: not a folder made by `vlprep cache`")
+    curves = None
+    if run is not None:
+        if not (run / "curves.png").is_file():
+            raise usage_error(f"--run {run}: no curves.png (a `vltrain fit` output folder writes one at each save)")
+        curves = (run / "curves.png").read_bytes()
     try:
         collected = collect_cache(cache_dir, with_sizes=True, workers=workers)
     except StatsError as error:
@@ -736,6 +744,6 @@ def report(
     for row in range(min(samples, len(collected.rows))):
         located, _ = locate_in_cache(cache_dir, row, "train")
         shown.append((record_view(counter, located), located.image_refs))
-    page = render_report(str(cache_dir), collected.manifest or {}, doc, render_png(collected, doc), shown)
+    page = render_report(str(cache_dir), collected.manifest or {}, doc, render_png(collected, doc), shown, curves)
     out.write_text(page, encoding="utf-8")
     Console(soft_wrap=True).print(f"{out}: {len(page) / 1024:,.0f} KiB, {len(shown)} sample record(s)")

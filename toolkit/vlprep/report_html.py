@@ -147,7 +147,7 @@ def sample_html(view: dict[str, Any], images: list[Any]) -> str:
 
 
 def render_report(cache_dir: str, manifest: dict[str, Any], doc: dict[str, Any], plot_png: bytes,
-                  samples: list[tuple[dict[str, Any], list[Any]]]) -> str:
+                  samples: list[tuple[dict[str, Any], list[Any]]], curves_png: bytes | None = None) -> str:
     legend = ("<p class=legend><span class=tokens><span class=t>trained token</span></span> "
               "<span class=tokens><span class=m>masked token</span></span> "
               "<span class=tokens><span class=img>&lt;|image_pad|&gt; ×N grid</span></span> one marker per image</p>")
@@ -155,7 +155,9 @@ def render_report(cache_dir: str, manifest: dict[str, Any], doc: dict[str, Any],
         "summary": summary_section(manifest, cache_dir),
         "stats": stats_section(doc),
         "rejects": rejects_section(doc),
-        "plots": f"<img class=plot src='{png_data_uri(plot_png)}' alt='lengths, pack fill, pixel-limit what-if'>",
+        "plots": f"<img class=plot src='{png_data_uri(plot_png)}' alt='lengths, pack fill, pixel-limit what-if'>" + (
+            f"<img class=plot src='{png_data_uri(curves_png)}' alt='training curves (vltrain fit)'>"
+            if curves_png else ""),
         "packing": packing_section(doc["packing"]),
         "samples": legend + "".join(sample_html(view, images) for view, images in samples),
     }
