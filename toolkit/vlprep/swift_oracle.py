@@ -172,11 +172,13 @@ def _encode_row(row: dict[str, Any]) -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - reported back per record
         return {"error": f"{type(error).__name__}: {error}"}
     grid = encoded.get("image_grid_thw")
+    video_grid = encoded.get("video_grid_thw")
     return {
         "input_ids": list(map(int, encoded["input_ids"])),
         "labels": list(map(int, encoded["labels"])),
         "length": int(encoded["length"]),
         "image_grid_thw": grid.tolist() if grid is not None else [],
+        "video_grid_thw": video_grid.tolist() if video_grid is not None else [],
     }
 
 
