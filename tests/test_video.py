@@ -223,3 +223,45 @@ def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: 
     found = codes_by_line(report)
     for line, (_, expected) in enumerate(cases, start=1):
         assert found.get(line, set()) == expected, (line, found.get(line))
+
+
+# ---- cache: video records cached, verified by ms-swift, settings in the manifest ----------------------------------
+
+def test_cache_writes_and_verifies_video_records(clips: Clips, tmp_path: Path, embedded_processor: Any) -> None:
+    """`vlprep cache --verify all` with its default options: every accepted video record is re-encoded by ms-swift
+    (decord, the cache's video settings) from its original line and from its cached row, and must equal the count;
+    the rows carry the videos and their grids, the manifest the video settings and the reader; bad videos are
+    rejected with their codes."""
+    import datasets
+
+    names = ["constant", "two_videos", "image_and_video", "query_response"]
+    lines = [clips.records[name] for name in names]
+    lines.append({"messages": [user("<video>What?"), assistant("Nothing.")], "videos": ["missing.mp4"]})
+    data = clips.folder / "cache-input.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in lines))
+    out = tmp_path / "cache"
+    result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), "--verify", "all"])
+    assert result.exit_code == 1, result.output  # 1: some lines were rejected
+    assert "4 record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert [row["vlprep_line"] for row in rows] == [1, 2, 3, 4]
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
+    from vlprep.normalize import normalize
+
+    for row, original in zip(rows, lines):
+        record = normalize(original).record
+        assert record is not None
+        found = headers(record, clips.folder)
+        counted = counter.count(record, [check_image(ref, clips.folder, None, ImageLimits()).info
+                                         for ref in record["images"]], found)
+        assert row["videos"] == [str(Path(ref).resolve()) for ref in record["videos"]]
+        assert row["vlprep_video_grid_thw"] == [list(grid) for grid in counted.video_grids]
+        assert row["vlprep_video_tokens"] == counted.video_tokens > 0
+        assert row["lengths"] == counted.length
+    rejected = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(entry["line"], entry["codes"]) for entry in rejected] == [(5, ["V001"])]
+    manifest = json.loads((out / "manifest.json").read_text())
+    video = manifest["counting"]["video"]
+    assert video["reader"] == "decord" and video["reader_version"] == "0.6.0"
+    assert (video["fps"], video["fps_max_frames"], video["video_max_tokens"]) == (2.0, 768, 768)

@@ -13,7 +13,7 @@ with do_resize=False) patches pairs of frames: grid (nframes / 2, h / 16, w / 16
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class VideoHeader:
     fps: float
     width: int
     height: int
+    path: str = field(default="", compare=False)  # the absolute path it was read from
 
 
 @dataclass(frozen=True)

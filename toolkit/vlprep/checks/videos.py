@@ -57,7 +57,8 @@ def _inspect(path: Path, full_decode: bool, min_frames: int, frame_factor: int) 
         stream = container.streams.video[0]
         rate = stream.average_rate
         header = VideoHeader(frames=int(stream.frames), fps=float(rate) if rate else 0.0,
-                             width=int(stream.codec_context.width), height=int(stream.codec_context.height))
+                             width=int(stream.codec_context.width), height=int(stream.codec_context.height),
+                             path=str(path))
         if header.frames <= 0:
             return VideoCheck(None, (("V011", f"{path}: the header gives no frame count: the training reader "
                                               "estimates it, so its token count cannot be known exactly"),))
