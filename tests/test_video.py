@@ -227,20 +227,33 @@ def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: 
 
 # ---- cache: video records cached, verified by ms-swift, settings in the manifest ----------------------------------
 
-def test_cache_writes_and_verifies_video_records(clips: Clips, tmp_path: Path, embedded_processor: Any) -> None:
+@dataclass
+class VideoCache:
+    out: Path
+    lines: list[dict[str, Any]]
+    result: Any
+
+
+@pytest.fixture(scope="module")
+def video_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory, embedded_processor: Any) -> VideoCache:
+    names = ["constant", "two_videos", "image_and_video", "query_response"]
+    lines = [clips.records[name] for name in names]
+    lines.append({"messages": [user("<video>What?"), assistant("Nothing.")], "videos": ["missing.mp4"]})
+    data = clips.folder / "cache-input.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in lines))
+    out = tmp_path_factory.mktemp("video-cache") / "cache"
+    return VideoCache(out, lines, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), "--verify", "all"]))
+
+
+def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: VideoCache, embedded_processor: Any
+                                                 ) -> None:
     """`vlprep cache --verify all` with its default options: every accepted video record is re-encoded by ms-swift
     (decord, the cache's video settings) from its original line and from its cached row, and must equal the count;
     the rows carry the videos and their grids, the manifest the video settings and the reader; bad videos are
     rejected with their codes."""
     import datasets
 
-    names = ["constant", "two_videos", "image_and_video", "query_response"]
-    lines = [clips.records[name] for name in names]
-    lines.append({"messages": [user("<video>What?"), assistant("Nothing.")], "videos": ["missing.mp4"]})
-    data = clips.folder / "cache-input.jsonl"
-    data.write_text("".join(json.dumps(record) + "\n" for record in lines))
-    out = tmp_path / "cache"
-    result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), "--verify", "all"])
+    out, lines, result = video_cache.out, video_cache.lines, video_cache.result
     assert result.exit_code == 1, result.output  # 1: some lines were rejected
     assert "4 record(s) re-encoded by ms-swift, 0 mismatches" in result.output
 
@@ -265,3 +278,23 @@ def test_cache_writes_and_verifies_video_records(clips: Clips, tmp_path: Path, e
     video = manifest["counting"]["video"]
     assert video["reader"] == "decord" and video["reader_version"] == "0.6.0"
     assert (video["fps"], video["fps_max_frames"], video["video_max_tokens"]) == (2.0, 768, 768)
+
+
+def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache, tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment that asks for
+    others (ms-swift would sample other frames: lengths change)."""
+    import os
+    import subprocess
+    import sys
+
+    vltrain = str(Path(sys.executable).parent / "vltrain")
+    base = [vltrain, "fit", "--cached", str(video_cache.out), "--model", str(tiny_model_dir), "--max-steps", "1",
+            "--dry-run", "--format", "json", "--output-dir", str(tmp_path / "out")]
+    env = {key: value for key, value in os.environ.items() if key not in VideoSettings().swift_env()}
+    planned = subprocess.run(base, capture_output=True, text=True, env=env, timeout=600)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert json.loads(planned.stdout)["environment"].items() >= VideoSettings().swift_env().items()
+    refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr

@@ -76,7 +76,7 @@ class SwiftOracle:
 
     def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1, trust_remote_code: bool = False) -> None:
         child_env = {**os.environ, **_ENCODER_ENV, **env}
-        for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
+        for legacy in ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS"):  # token counts rule
             child_env.pop(legacy, None)
         self.workers = max(1, workers)
         # the child's one-record files and ms-swift's loader caches; removed here, even when the child is killed
