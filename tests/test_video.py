@@ -191,6 +191,7 @@ def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]
     audio = write_audio_only(folder / "audio.m4a")
     one_frame = write_clip(folder / "one_frame.mp4", seconds=0.1, fps=10, width=64, height=48)
     three_frames = write_clip(folder / "three.mp4", seconds=0.3, fps=10, width=64, height=48)
+    rotated = write_clip(folder / "rotated.mp4", seconds=1, fps=10, width=64, height=48, rotate=90)
     not_video = folder / "text.mp4"
     not_video.write_text("this is not a video\n")
 
@@ -206,6 +207,7 @@ def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]
         (one(str(one_frame)), {"V009"}),
         (one(str(three_frames)), {"V010"}),
         (one(str(clips.paths["variable_rate"])), {"V006"}),
+        (one(str(rotated)), {"V005"}),
         (one(good, "<video><video>Both?"), {"V007"}),
         (one(good, "No tag here."), {"V008"}),
         (one("https://example.com/clip.mp4"), {"V012"}),
@@ -298,3 +300,12 @@ def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache
     refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr
+
+
+def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: Oracles) -> None:
+    """Why V005 is an error: with the pinned reader, ms-swift's encode of a clip rotated by its display matrix fails."""
+    rotated = write_clip(tmp_path / "rotated.mp4", seconds=1, fps=10, width=64, height=48, rotate=90)
+    checked = check_video(str(rotated), tmp_path, None, False)
+    assert [code for code, _ in checked.problems] == ["V005"]
+    theirs = oracles["default"].encode({"messages": [user("<video>?"), assistant("Turned.")], "videos": [str(rotated)]})
+    assert "error" in theirs, theirs

@@ -12,14 +12,14 @@ import numpy as np
 def write_clip(path: Path, *, seconds: float, fps: int, width: int, height: int, rotate: int | None = None,
                variable_rate: bool = False, codec: str = "libx264") -> Path:
     """A moving gradient. `variable_rate` spaces frames unevenly (the pts jump every other frame); `rotate` writes
-    the container's rotation metadata."""
+    the container's display matrix (degrees counter-clockwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps * 4)
         if rotate is not None:
-            stream.metadata["rotate"] = str(rotate)
+            stream.set_display_rotation(rotate)
         count = int(seconds * fps)
         pts = 0
         for index in range(count):

@@ -113,7 +113,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("V002", "video-unreadable", _E, "The file is not a container ffmpeg can open, or (full mode) its frames do not all decode: corrupt or truncated."),
     Rule("V003", "no-video-stream", _E, "The container has no video stream (audio only)."),
     Rule("V004", "bad-video-timing", _E, "Zero or absurd frame rate or duration, or a zero frame size, in the header."),
-    Rule("V005", "video-rotation", _W, "Rotation metadata: training sees the unrotated frames."),
+    Rule("V005", "video-rotation", _E, "Rotation metadata (MP4/MOV display matrix): the pinned reader (decord 0.6.0) rotates the frames and fails on 90°/270°, so ms-swift cannot encode the video."),
     Rule("V006", "variable-frame-rate", _W, "The average frame rate differs from the nominal one: the frame times Qwen3-VL reads in the prompt are approximate."),
     Rule("V007", "more-tags-than-videos", _E, "More <video> tags than videos: the extra tags stay literal text."),
     Rule("V008", "fewer-tags-than-videos", _E, "Fewer <video> tags than videos: a video without its tag is not placed where the record means it."),

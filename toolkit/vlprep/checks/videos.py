@@ -9,8 +9,12 @@ data and a frame count that the header overstates.
 
 from __future__ import annotations
 
+import math
+import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 from vlprep.checks.images import resolve_path
 from vlprep.video import VideoHeader
@@ -71,9 +75,10 @@ def _inspect(path: Path, full_decode: bool, min_frames: int, frame_factor: int) 
                                               f"{frame_factor}"),))
         if header.frames < min_frames:
             problems.append(("V010", f"{path}: {header.frames} frames, fewer than FPS_MIN_FRAMES {min_frames}"))
-        rotation = _rotation(stream)
+        rotation = _rotation(path)
         if rotation:
-            problems.append(("V005", f"{path}: rotation metadata {rotation}°: training sees the unrotated frames"))
+            problems.append(("V005", f"{path}: rotation metadata ({rotation}°): the pinned reader rotates the frames "
+                                     "(90°/270°: decord fails and ms-swift cannot encode the video)"))
         guessed = stream.guessed_rate
         if guessed and rate and abs(float(guessed) - float(rate)) > 0.01 * float(rate):
             problems.append(("V006", f"{path}: variable frame rate (average {float(rate):g} fps, nominal "
@@ -83,16 +88,54 @@ def _inspect(path: Path, full_decode: bool, min_frames: int, frame_factor: int) 
     return VideoCheck(header, tuple(problems))
 
 
-def _rotation(stream: object) -> int:
-    """Rotation from the stream's display matrix (side data) or its legacy `rotate` tag."""
-    tag = getattr(stream, "metadata", {}).get("rotate")
-    if tag and tag.lstrip("-").isdigit() and int(tag) % 360:
-        return int(tag) % 360
-    for item in getattr(stream, "side_data", {}) or ():
-        name = str(getattr(item, "type", item)).upper()
-        if "DISPLAYMATRIX" in name:
-            return -1
+def _rotation(path: Path) -> int:
+    """Degrees of rotation in an MP4/MOV video track's display matrix (tkhd), read from the box tree: PyAV exposes it
+    only on decoded frames. 0 for other containers or when the boxes cannot be walked."""
+    try:
+        with open(path, "rb") as handle:
+            moov = _child(handle, 0, os.path.getsize(path), b"moov")
+            if moov is None:
+                return 0
+            start, end = moov
+            for trak in _children(handle, start, end, b"trak"):
+                mdia = _child(handle, *trak, b"mdia")
+                hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+                tkhd = _child(handle, *trak, b"tkhd")
+                if hdlr is None or tkhd is None:
+                    continue
+                handle.seek(hdlr[0] + 8)
+                if handle.read(4) != b"vide":
+                    continue
+                handle.seek(tkhd[0])
+                version = handle.read(1)[0]
+                handle.seek(tkhd[0] + 4 + (32 if version == 1 else 20) + 16)
+                a, b = struct.unpack(">ii", handle.read(8))
+                return round(math.degrees(math.atan2(b, a))) % 360
+    except (OSError, struct.error, IndexError):
+        return 0
     return 0
+
+
+def _children(handle: Any, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
+    """(payload start, end) of each box of `kind` directly inside [start, end)."""
+    position = start
+    while position + 8 <= end:
+        handle.seek(position)
+        size, name = struct.unpack(">I4s", handle.read(8))
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", handle.read(8))[0], 16
+        elif size == 0:
+            size = end - position
+        if size < header:
+            return
+        if name == kind:
+            yield position + header, position + size
+        position += size
+
+
+def _child(handle: Any, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(_children(handle, start, end, kind), None)
 
 
 def _decode_all(path: Path, header: VideoHeader) -> list[Problem]:
