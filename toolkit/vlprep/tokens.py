@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vlprep.diagnostics import ImageInfo
-from vlprep.normalize import IMAGE_TAG, parse_literal
+from vlprep.normalize import IMAGE_TAG, VIDEO_TAG, parse_literal
 from vlprep.resize import smart_resize
 from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 from vlprep.video import VIDEO_PAD, VISION_END, VISION_START, VideoHeader, VideoPlan, plan_video
@@ -33,7 +33,6 @@ IMAGE_PAD_ID = 151655
 VIDEO_PAD_ID = 151656
 IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
 VIDEO_REPLACEMENT = VISION_START + VIDEO_PAD + VISION_END
-VIDEO_TAG = "<video>"
 IM_END = "<|im_end|>\n"
 STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
 _TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (

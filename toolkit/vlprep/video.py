@@ -6,7 +6,7 @@ FORCE_QWENVL_VIDEO_READER), which takes the frame count and the average frame ra
 FRAME_FACTOR) at `linspace(0, total - 1, nframes).round()` (torch float32), resizes every frame with `smart_resize`
 under VIDEO_MIN/MAX_TOKEN_NUM and a total-pixel budget (MODEL_SEQ_LEN), and transformers' Qwen3-VL processor (called
 with do_resize=False) patches pairs of frames: grid (nframes / 2, h / 16, w / 16). The text for one video is
-`<|vision_start|>` + per frame pair `<{t:.1f} seconds><|vision_start|>` + `<|video_pad|>`·h·w/16 + `<|vision_end|>`
+`<|vision_start|>` + per frame pair `<{t:.1f} seconds><|vision_start|>` + `<|video_pad|>`·grid_h·grid_w/4 + `<|vision_end|>`
 + `<|vision_end|>`, t the mean time of the pair. All of that is arithmetic on four header numbers: no frame is decoded.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
