@@ -309,3 +309,14 @@ def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: 
     assert [code for code, _ in checked.problems] == ["V005"]
     theirs = oracles["default"].encode({"messages": [user("<video>?"), assistant("Turned.")], "videos": [str(rotated)]})
     assert "error" in theirs, theirs
+
+
+def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> None:
+    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths are the cache's."""
+    import datasets
+
+    result = runner.invoke(app, ["stats", str(video_cache.out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    lengths = [row["lengths"] for row in datasets.load_from_disk(str(video_cache.out / "train")).to_list()]
+    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)

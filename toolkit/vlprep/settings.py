@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 PATCH_SIZE = 16
@@ -49,6 +49,13 @@ class VideoSettings:
                 "FPS_MAX_FRAMES": str(self.fps_max_frames), "FRAME_FACTOR": str(self.frame_factor),
                 "VIDEO_MIN_TOKEN_NUM": str(self.video_min_tokens), "VIDEO_MAX_TOKEN_NUM": str(self.video_max_tokens),
                 "MODEL_SEQ_LEN": str(self.model_seq_len), "FORCE_QWENVL_VIDEO_READER": VIDEO_READER}
+
+    @classmethod
+    def from_manifest(cls, counting: dict[str, Any]) -> "VideoSettings":
+        """The video settings of a cache's manifest `counting`; a cache from before videos were counted holds no
+        video record and gets the defaults."""
+        cached = counting.get("video") or {}
+        return cls(**{item.name: cached[item.name] for item in fields(cls) if item.name in cached})
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "reader": VIDEO_READER, "reader_version": VIDEO_READER_VERSION,

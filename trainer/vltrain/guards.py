@@ -240,14 +240,10 @@ def _pixel_limits_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
 
 
 def cached_video_settings(manifest: dict[str, Any]) -> Any:
-    """The cache's video settings (vlprep.settings.VideoSettings); a cache from before videos were counted holds no
-    video record and gets the defaults."""
-    from dataclasses import fields
-
+    """The cache's video settings (vlprep.settings.VideoSettings)."""
     from vlprep.settings import VideoSettings
 
-    cached = manifest["counting"].get("video") or {}
-    return VideoSettings(**{item.name: cached[item.name] for item in fields(VideoSettings) if item.name in cached})
+    return VideoSettings.from_manifest(manifest["counting"])
 
 
 def _video_settings_check(manifest: dict[str, Any]) -> Check:
