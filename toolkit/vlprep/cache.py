@@ -355,7 +355,8 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
                 base_dir = os.path.abspath(request.pipeline.image_root or Path(result.file).parent)
                 verifier.offer(Item(first_line[file_index] + result.number - 1, result.file, result.line, result.record,
                                     result.images, result.text, base_dir, cache_row(result, embed_images=False),
-                                    record_shape(result, request.settings), encode_cost(result)))
+                                    record_shape(result, request.settings), encode_cost(result),
+                                    tuple(result.videos)))
         state.position = (file_index, result.number)
         shard.lines += 1
         if shard.lines >= request.shard_lines:

@@ -171,7 +171,7 @@ Files = Annotated[list[Path], typer.Argument(
 ImageRoot = Annotated[Optional[Path], typer.Option(
     "--image-root", help="Resolve relative image paths here (default: each JSONL file's folder); "
                          "images resolving outside it (symlinks followed) are refused.")]
-Fast = Annotated[bool, typer.Option("--fast", metavar="", help="Check images from their headers only (no full decode).")]
+Fast = Annotated[bool, typer.Option("--fast", metavar="", help="Check images and videos from their headers only (no full decode).")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, show_default=False,
                                       help="Worker processes (default: all cores).")]
 MaxImagePixels = Annotated[int, typer.Option("--max-image-pixels", min=1,

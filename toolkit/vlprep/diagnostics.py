@@ -72,6 +72,7 @@ class RecordResult:
     fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys
     record: dict[str, Any] | None = None
     images: list[ImageInfo] = field(default_factory=list)
+    videos: list[Any] = field(default_factory=list)  # vlprep.video.VideoHeader of each video, in order
     counted: Any = None  # vlprep.tokens.CountedRecord when counting was asked for
 
     def has_errors(self, active: frozenset[str]) -> bool:

@@ -6,7 +6,7 @@ or ShareGPT from/value, OpenAI `tool_calls`), records with both `instruction` an
 preprocessor, everything else through its query/response preprocessor. This module reproduces that mapping, so the
 canonical record is what ms-swift's template would be given, and reports what it cannot carry.
 
-Canonical form: {"messages": [{"role", "content"[, "loss"]}], "images": [str], ["tools": [{...}]], ["objects": {ref,
+Canonical form: {"messages": [{"role", "content"[, "loss"]}], "images": [str], ["videos": [str]], ["tools": [{...}]], ["objects": {ref,
 bbox, bbox_type, image_id}], ["channel"], ["label"]} where content is a string carrying one `<image>` tag per image it
 places, roles are system/user/assistant/tool/tool_call, and each image is a path, a data URI or a URL exactly as
 written (`schemas/record.schema.json`).
@@ -111,8 +111,9 @@ def normalize(obj: dict[str, Any]) -> Normalized:
             _normalize_tools(out)
         if "objects" in out.record:
             _normalize_objects(out)
-    if row.get("videos"):
-        out.has_video = True
+    videos = _image_list(row.get("videos"), "videos", out)
+    if videos and out.record is not None:
+        out.record["videos"] = videos
     if row.get("audios"):
         out.has_audio = True
     return out
@@ -334,8 +335,7 @@ def _from_parts(parts: list[Any], where: str, images: list[str], out: Normalized
             images.append(ref)
             pieces.append(IMAGE_TAG)
         elif kind in ("video", "video_url"):
-            out.has_video = True
-            pieces.append(VIDEO_TAG)
+            out.has_video = True  # rejected as a whole (M005): no tag, so no tag/video count rule fires too
         elif kind in ("audio", "input_audio", "audio_url"):
             out.has_audio = True
             pieces.append(AUDIO_TAG)

@@ -11,10 +11,12 @@ from typing import Any
 
 from vlprep.checks.conversation import check_conversation, check_objects
 from vlprep.checks.images import ImageCheck, ImageLimits, check_image
+from vlprep.checks.videos import check_video
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
 from vlprep.reader import RawLine
-from vlprep.settings import UnencodableImage
+from vlprep.settings import UnencodableImage, VideoSettings
+from vlprep.video import UnencodableVideo
 from vlprep.watchdog import Watchdog
 
 
@@ -100,7 +102,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in normalized.problems:
         report(code, message)
     if normalized.has_video:
-        report("M005", "the record has videos: vlprep verifies and caches images only")
+        report("M005", "a video in typed content parts: vlprep counts videos given with <video> tags and `videos`")
     if normalized.has_audio:
         report("M006", "the record has audio: Qwen3-VL takes no audio")
     record = normalized.record
@@ -109,15 +111,20 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
+    video_settings = counter.settings.video if counter is not None else VideoSettings()
+    _check_videos(record.get("videos", []), file.parent, options, video_settings, result, report)
     for code, message in check_objects(record, result.images):
         report(code, message)
     if options.keep_records:
         result.record = record
     if counter is not None and not any(d.severity.value == "error" for d in result.diagnostics):
         try:
-            result.counted = counter.count(record, result.images)
+            result.counted = counter.count(record, result.images, tuple(result.videos))
         except UnencodableImage as error:
             report("I015", f"{error}: ms-swift cannot encode it")
+            return result
+        except UnencodableVideo as error:
+            report("V013", f"{error}: ms-swift cannot encode it")
             return result
         if options.max_length is not None and result.counted.length > options.max_length:
             report("L001", f"{result.counted.length:,} tokens ({result.counted.image_tokens:,} image tokens) "
@@ -184,3 +191,14 @@ def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, ima
             report(code, f"images[{index}]: {message}")
         if checked.info is not None:
             result.images.append(checked.info)
+
+
+def _check_videos(refs: list[str], base_dir: Path, options: PipelineOptions, settings: VideoSettings,
+                  result: RecordResult, report: Any) -> None:
+    for index, ref in enumerate(refs):
+        checked = check_video(ref, base_dir, options.image_root, options.limits.full_decode, settings.fps_min_frames,
+                              settings.frame_factor)
+        for code, message in checked.problems:
+            report(code, f"videos[{index}]: {message}")
+        if checked.header is not None:
+            result.videos.append(checked.header)

@@ -3,7 +3,7 @@
 Codes never change meaning once published (like ruff's): a new check gets a new code. The first letter says the family:
 J = the JSONL line or array element itself (and the file's JSON / compression framing),
 S = structure of the conversation, M = media tags, T = template injection,
-I = images, D = duplicates, F = file-level, L = token length, W = worker/limits (the run itself).
+I = images, V = videos, D = duplicates, F = file-level, L = token length, W = worker/limits (the run itself).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("M003", "image-tag-in-assistant", _E, "An <image> tag in an assistant turn: the model would be trained to emit it."),
     Rule("M004", "tag-without-images", _E, "A literal <image> in a record with no images: ms-swift trains on the text "
                                            "<image> (3 tokens) where a picture was meant, as for M001."),
-    Rule("M005", "video-unsupported", _E, "The record has <video> tags or videos: vlprep verifies images only; videos are not cached."),
+    Rule("M005", "video-unsupported", _E, "A video in OpenAI-style typed content parts: vlprep counts and caches videos given with <video> tags and a `videos` list only."),
     Rule("M006", "audio-unsupported", _E, "The record has <audio> tags or audios: Qwen3-VL takes no audio."),
     # --- template injection ---
     Rule("T001", "control-token-in-content", _E,
@@ -108,6 +108,20 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("T002", "leading-newline", _I,
          "Content starts with a newline: the template tokenizes it one token differently from a plain render."),
     # --- images ---
+    # --- videos ---
+    Rule("V001", "video-missing", _E, "The video file does not exist."),
+    Rule("V002", "video-unreadable", _E, "The file is not a container ffmpeg can open, or (full mode) its frames do not all decode: corrupt or truncated."),
+    Rule("V003", "no-video-stream", _E, "The container has no video stream (audio only)."),
+    Rule("V004", "bad-video-timing", _E, "Zero or absurd frame rate or duration, or a zero frame size, in the header."),
+    Rule("V005", "video-rotation", _E, "Rotation metadata (MP4/MOV display matrix): the pinned reader (decord 0.6.0) rotates the frames and fails on 90°/270°, so ms-swift cannot encode the video."),
+    Rule("V006", "variable-frame-rate", _W, "The average frame rate differs from the nominal one: the frame times Qwen3-VL reads in the prompt are approximate."),
+    Rule("V007", "more-tags-than-videos", _E, "More <video> tags than videos: the extra tags stay literal text."),
+    Rule("V008", "fewer-tags-than-videos", _E, "Fewer <video> tags than videos: a video without its tag is not placed where the record means it."),
+    Rule("V009", "video-too-short", _E, "Fewer frames than FRAME_FACTOR (2): ms-swift cannot sample the video."),
+    Rule("V010", "few-video-frames", _W, "Fewer frames than FPS_MIN_FRAMES: fewer frames are sampled than the minimum asks."),
+    Rule("V011", "no-frame-count", _E, "The header gives no frame count: the training reader estimates it, so the token count cannot be known exactly."),
+    Rule("V012", "remote-video", _E, "The video is a URL or inline data: vlprep reads local video files only."),
+    Rule("V013", "unencodable-video", _E, "ms-swift cannot encode the video under the video settings (its resize or frame sampling raises)."),
     Rule("I001", "image-missing", _E, "The image file does not exist."),
     Rule("I002", "image-outside-root", _E, "The image path resolves (symlinks followed) outside --image-root."),
     Rule("I003", "not-an-image", _E, "The file is not an image in a format Pillow can read."),

@@ -29,6 +29,8 @@ def record_shape(result: RecordResult, settings: CountSettings) -> str:
     images = result.images
     parts = [f"format={result.input_format}", "turns=" + "+".join(turns),
              f"images={'0' if not images else '1' if len(images) == 1 else 'many'}"]
+    if result.videos:
+        parts.append(f"videos={'1' if len(result.videos) == 1 else 'many'}")
     if images:
         parts.append("kinds=" + ",".join(sorted({f"{info.format or '?'}/{info.mode or '?'}" for info in images})))
         parts.append("pixels=" + ",".join(sorted({_against_limits(info.width * info.height, settings)
@@ -52,4 +54,5 @@ def _against_limits(pixels: int, settings: CountSettings) -> str:
 def encode_cost(result: RecordResult) -> int:
     """What ms-swift's encode of the record costs, roughly: its pixels (decoded, resized, patchified) and tokens."""
     assert result.counted is not None
-    return sum(info.width * info.height for info in result.images) + result.counted.length
+    frames = sum(header.frames * header.width * header.height for header in result.videos)  # decoded in full
+    return sum(info.width * info.height for info in result.images) + frames + result.counted.length

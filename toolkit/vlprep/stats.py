@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vlprep.diagnostics import ImageInfo, RecordResult
-from vlprep.settings import MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
+from vlprep.settings import MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage, VideoSettings
 
 REJECT_EXAMPLES = 3  # examples kept per rule code
 IM_START_ID = 151644
@@ -92,8 +92,8 @@ class FactsCounter:
         self.counter = counter
         self.settings = counter.settings
 
-    def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedFacts:
-        encoded = self.counter.encode(record, images)
+    def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[Any, ...] = ()) -> CountedFacts:
+        encoded = self.counter.encode(record, images, videos)
         image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
         return CountedFacts(len(encoded.input_ids), image_tokens, encoded.grids,
                             sum(1 for label in encoded.labels if label != -100),
@@ -120,7 +120,7 @@ def make_counter(model: str | None, trust_remote_code: bool, settings: CountSett
 def cache_settings(manifest: dict[str, Any]) -> CountSettings:
     counting = manifest["counting"]
     return CountSettings(image_max_tokens=counting["image_max_tokens"], image_min_tokens=counting["image_min_tokens"],
-                         max_ratio=counting["max_ratio"])
+                         max_ratio=counting["max_ratio"], video=VideoSettings.from_manifest(counting))
 
 
 def cache_counter(manifest: dict[str, Any]) -> Any:
@@ -151,6 +151,20 @@ def cached_record(row: dict[str, Any]) -> tuple[dict[str, Any], list[ImageInfo]]
     infos = [ImageInfo(width=w * PATCH_SIZE, height=h * PATCH_SIZE, format="", mode="", path="")
              for _, h, w in row["vlprep_image_grid_thw"]]  # a resized size resizes to itself
     return record, infos
+
+
+def cached_video_headers(row: dict[str, Any], index: int) -> tuple[Any, ...]:
+    """The container headers of a cache row's videos (read again: the row keeps only their paths and grids)."""
+    from vlprep.checks.videos import check_video
+
+    headers = []
+    for ref in row.get("videos") or []:
+        checked = check_video(ref, Path("/"), None, full_decode=False)
+        if checked.header is None:
+            raise StatsError(f"row {index} (from {row['vlprep_source']}:{row['vlprep_line']}): video {ref} cannot be "
+                             f"read: {'; '.join(message for _, message in checked.problems)}")
+        headers.append(checked.header)
+    return tuple(headers)
 
 
 def image_source(image: Any) -> Any:
@@ -188,7 +202,7 @@ def _cache_rows(bounds: tuple[int, int]) -> list[RowFacts]:
         except (OSError, ValueError) as error:
             raise StatsError(f"row {index} (from {row['vlprep_source']}:{row['vlprep_line']}): an image cannot be "
                              f"read for the what-if sizes: {error}") from None
-        rows.append(row_facts(counter.count(record, infos), sizes))
+        rows.append(row_facts(counter.count(record, infos, cached_video_headers(row, index)), sizes))
     return rows
 
 

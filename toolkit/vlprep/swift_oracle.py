@@ -76,7 +76,7 @@ class SwiftOracle:
 
     def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1, trust_remote_code: bool = False) -> None:
         child_env = {**os.environ, **_ENCODER_ENV, **env}
-        for legacy in ("MAX_PIXELS", "MIN_PIXELS"):  # the token-count settings are authoritative
+        for legacy in ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS"):  # token counts rule
             child_env.pop(legacy, None)
         self.workers = max(1, workers)
         # the child's one-record files and ms-swift's loader caches; removed here, even when the child is killed
@@ -172,11 +172,13 @@ def _encode_row(row: dict[str, Any]) -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - reported back per record
         return {"error": f"{type(error).__name__}: {error}"}
     grid = encoded.get("image_grid_thw")
+    video_grid = encoded.get("video_grid_thw")
     return {
         "input_ids": list(map(int, encoded["input_ids"])),
         "labels": list(map(int, encoded["labels"])),
         "length": int(encoded["length"]),
         "image_grid_thw": grid.tolist() if grid is not None else [],
+        "video_grid_thw": video_grid.tolist() if video_grid is not None else [],
     }
 
 

@@ -10,6 +10,10 @@ segment is tokenized on its own. That is why content starting with
 What the template adds around the text is rendered here too: the `tools` system prompt of its default agent template
 (hermes), `tool_call` turns as `<tool_call>` blocks, per-turn `loss` (an untrained response), and the grounding tags
 `<ref-object>` / `<bbox>` from `objects` (boxes scaled to 0..1000 with the image sizes from the headers).
+
+Videos likewise: each `<video>` becomes `<|vision_start|><|video_pad|><|vision_end|>`, and the `<|video_pad|>` becomes
+the per-frame-pair text vlprep.video plans from the container header (timestamps and pads), tokenized on its own as
+the template's processor call does.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vlprep.diagnostics import ImageInfo
-from vlprep.normalize import IMAGE_TAG, parse_literal
+from vlprep.normalize import IMAGE_TAG, VIDEO_TAG, parse_literal
 from vlprep.resize import smart_resize
 from vlprep.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
+from vlprep.video import VIDEO_PAD, VISION_END, VISION_START, VideoHeader, VideoPlan, plan_video
 
 IMAGE_PAD_ID = 151655
+VIDEO_PAD_ID = 151656
 IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
+VIDEO_REPLACEMENT = VISION_START + VIDEO_PAD + VISION_END
 IM_END = "<|im_end|>\n"
 STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
 _TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (
@@ -37,6 +44,8 @@ class CountedRecord:
     length: int
     image_tokens: int
     grids: tuple[tuple[int, int, int], ...]
+    video_tokens: int = 0
+    video_grids: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     grids: tuple[tuple[int, int, int], ...]
+    video_grids: tuple[tuple[int, int, int], ...] = ()
 
 
 def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
@@ -98,16 +108,24 @@ class TokenCounter:
         """The `tokenizers.Tokenizer` it counts with."""
         return self._backend
 
-    def count(self, record: dict[str, Any], images: list[ImageInfo]) -> CountedRecord:
-        encoded = self.encode(record, images)
+    def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
+              ) -> CountedRecord:
+        encoded = self.encode(record, images, videos)
         image_tokens = sum(1 for token in encoded.input_ids if token == IMAGE_PAD_ID)
         expected = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
         assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/4 = {expected}"
-        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids)
+        video_tokens = sum(1 for token in encoded.input_ids if token == VIDEO_PAD_ID)
+        expected = sum(t * h * w for t, h, w in encoded.video_grids) // (MERGE_SIZE * MERGE_SIZE)
+        assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/4 = {expected}"
+        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids)
 
-    def encode(self, record: dict[str, Any], images: list[ImageInfo]) -> Encoded:
+    def encode(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
+               ) -> Encoded:
+        """`videos`: the headers of the record's videos (vlprep.checks.videos), in order; UnencodableVideo when
+        ms-swift could not encode one."""
         grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
-        segments = _segments(record, images)
+        plans = [plan_video(header, self.settings.video, self.settings.max_ratio) for header in videos]
+        segments = _segments(record, images, len(plans))
         encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
@@ -116,7 +134,25 @@ class TokenCounter:
             labels += encoding.ids if trained else [-100] * len(encoding.ids)
         self._train_end_of_turn(input_ids, labels)
         labels[0] = -100
-        return _expand_image_pads(input_ids, labels, grids)
+        encoded = _expand_image_pads(input_ids, labels, grids)
+        return self._expand_video_pads(encoded, plans) if plans else encoded
+
+    def _expand_video_pads(self, encoded: Encoded, plans: list[VideoPlan]) -> Encoded:
+        """Each video's `<|video_pad|>` becomes its planned text, tokenized alone (the template splits the
+        processor's token list on "\n", which never merges with what is around it)."""
+        texts = self._backend.encode_batch([plan.text() for plan in plans], add_special_tokens=False)
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        video_index = 0
+        for token, label in zip(encoded.input_ids, encoded.labels):
+            if token == VIDEO_PAD_ID and video_index < len(plans):
+                out_ids += texts[video_index].ids
+                out_labels += [-100] * len(texts[video_index].ids)
+                video_index += 1
+            else:
+                out_ids.append(token)
+                out_labels.append(label)
+        return Encoded(out_ids, out_labels, encoded.grids, tuple(plan.grid for plan in plans))
 
     def _train_end_of_turn(self, input_ids: list[int], labels: list[int]) -> None:
         """ms-swift's dynamic EOS: the `<|im_end|>\\n` opening an untrained run right after a trained one is trained."""
@@ -246,7 +282,7 @@ def _user_turn(query: str) -> str:
     return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _segments(record: dict[str, Any], images: list[ImageInfo]) -> list[tuple[str, bool]]:
+def _segments(record: dict[str, Any], images: list[ImageInfo], video_count: int = 0) -> list[tuple[str, bool]]:
     """The merged (text, trained) segments the template tokenizes one by one."""
     image_count = len(images)
     system, messages = _prepare_messages(record, image_count)
@@ -274,7 +310,7 @@ def _segments(record: dict[str, Any], images: list[ImageInfo]) -> list[tuple[str
         elif not response.endswith(STOP_WORDS):
             pieces.append((IM_END, True))
     refs, boxes = grounding_texts(record.get("objects"), images)
-    return _merge(_replace_tags(pieces, image_count, refs, boxes))
+    return _merge(_replace_tags(pieces, image_count, refs, boxes, video_count))
 
 
 def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> tuple[list[str], list[str]]:
@@ -296,17 +332,19 @@ def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> 
     return refs, [f"<|box_start|>{point}<|box_end|>" for point in points]
 
 
-def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str]
-                  ) -> list[tuple[str, bool]]:
-    """Images, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
+def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str],
+                  video_count: int = 0) -> list[tuple[str, bool]]:
+    """Images, videos, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
     out: list[tuple[str, bool]] = []
-    replaced = {IMAGE_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
+    replaced = {IMAGE_TAG: 0, VIDEO_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
     for text, trained in pieces:
         for part in _TEMPLATE_TAGS.split(text):
             if not part:
                 continue
             if part == IMAGE_TAG and replaced[part] < image_count:
                 out.append((IMAGE_REPLACEMENT, False))
+            elif part == VIDEO_TAG and replaced[part] < video_count:
+                out.append((VIDEO_REPLACEMENT, False))
             elif part == "<ref-object>" and replaced[part] < len(refs):
                 out.append((refs[replaced[part]], trained))
             elif part == "<bbox>" and replaced[part] < len(boxes):

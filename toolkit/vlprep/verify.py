@@ -46,6 +46,7 @@ class Item:
     row: dict[str, Any]  # the cached row, as written to the split
     shape: str = ""  # vlprep.shapes.record_shape
     cost: int = 0  # vlprep.shapes.encode_cost: the cheapest record of a shape is the one verified
+    videos: tuple[Any, ...] = ()  # vlprep.video.VideoHeader of each video, in order
 
 
 @dataclass
@@ -153,6 +154,9 @@ def compare(ours: Encoded, theirs: dict[str, Any]) -> str | None:
         return f"ms-swift could not encode it: {theirs['error']}"
     if [list(grid) for grid in ours.grids] != theirs["image_grid_thw"]:
         return f"image_grid_thw differ: ours {[list(g) for g in ours.grids]} vs ms-swift {theirs['image_grid_thw']}"
+    if [list(grid) for grid in ours.video_grids] != theirs.get("video_grid_thw", []):
+        return (f"video_grid_thw differ: ours {[list(g) for g in ours.video_grids]} vs ms-swift "
+                f"{theirs.get('video_grid_thw')}")
     if ours.input_ids != theirs["input_ids"]:
         return "input_ids differ: " + first_difference(ours.input_ids, theirs["input_ids"])
     if ours.labels != theirs["labels"]:
@@ -213,7 +217,7 @@ class Verifier:
 
     def _compare(self, key: int, theirs: dict[str, Any]) -> None:
         item = self.sample.pending.pop(key)
-        problem = verify_answer(self._counter.encode(item.record, item.images), theirs)
+        problem = verify_answer(self._counter.encode(item.record, item.images, item.videos), theirs)
         if problem:
             raise VerificationError(f"{item.file}:{item.line}: {problem}")
         self.sample.checked += 1
@@ -227,7 +231,7 @@ def verify_answer(ours: Encoded, theirs: dict[str, Any]) -> str | None:
     if "error" in theirs:
         return f"ms-swift cannot encode the cached row: {theirs['error']}"
     raw = theirs["raw"]
-    for key in ("image_grid_thw", "input_ids", "labels", "length"):
+    for key in ("image_grid_thw", "video_grid_thw", "input_ids", "labels", "length"):
         if theirs[key] != raw[key]:
             detail = (first_difference(theirs[key], raw[key], ("cached row", "original line"))
                       if key in ("input_ids", "labels") else f"cached row {theirs[key]} vs original line {raw[key]}")

@@ -2,11 +2,11 @@
 
 Rows stream into a `datasets` ArrowWriter (bounded memory), then become a normal `save_to_disk` folder.
 Columns: what ms-swift's template reads — `messages` (each turn as JSON: role, content, and `loss` when given),
-`images`, `tools`, `objects`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance
+`images`, `videos` (absolute paths), `tools`, `objects`, `channel`, `label` (null when the record has none) — `lengths`, and vlprep's provenance
 and verified counts (`vlprep_source`, `vlprep_line`, `vlprep_index`: the input file, the line the record starts on and,
 for an element of a JSON array, its index (null for JSONL); `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each
 image file's size, mtime and BLAKE2b digest when cached, so training can tell a changed image from a touched one:
-vlprep.image_staleness). `messages`, `tools` and `objects` are JSON columns, as ms-swift's own loader stores them:
+vlprep.image_staleness; `vlprep_video_grid_thw`, `vlprep_video_tokens`). `messages`, `tools` and `objects` are JSON columns, as ms-swift's own loader stores them:
 heterogeneous turns and tool schemas survive verbatim; `channel` and `label` too, since ms-swift passes any JSON value
 on.
 """
@@ -33,6 +33,7 @@ def cache_features(embed_images: bool) -> Features:
     return Features({
         "messages": List(Json()),
         "images": List(image),
+        "videos": List(Value("string")),
         "tools": List(Json()),
         "objects": Json(),
         "channel": Json(),
@@ -46,6 +47,8 @@ def cache_features(embed_images: bool) -> Features:
         "vlprep_image_size": List(Value("int64")),  # bytes on disk when cached (-1: no file)
         "vlprep_image_mtime_ns": List(Value("int64")),
         "vlprep_image_blake2b": List(Value("string")),  # content digest when cached ("": no file)
+        "vlprep_video_grid_thw": List(List(Value("int64"))),
+        "vlprep_video_tokens": Value("int64"),
     })
 
 
@@ -69,6 +72,7 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
     return {
         "messages": result.record["messages"],
         "images": images,
+        "videos": [header.path for header in result.videos],
         **{key: result.record.get(key) for key in CARRIED_KEYS},
         "lengths": result.counted.length,
         "vlprep_source": result.file,
@@ -79,6 +83,8 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
         "vlprep_image_size": sizes,
         "vlprep_image_mtime_ns": mtimes,
         "vlprep_image_blake2b": digests,
+        "vlprep_video_grid_thw": [list(grid) for grid in result.counted.video_grids],
+        "vlprep_video_tokens": result.counted.video_tokens,
     }
 
 

@@ -79,6 +79,7 @@ def run_guards(config: FitConfig) -> Preflight:
     preflight.checks.append(_weights_check(config, model_dir))
     preflight.checks.append(_processor_check(config, model_dir, preflight.manifest, cache_dir))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
+    preflight.checks.append(_video_settings_check(preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
     preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
     preflight.checks.append(_attention_check(config, preflight))
@@ -237,6 +238,48 @@ def _pixel_limits_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
                                             + "; ".join(differing) + ", so lengths and image tokens would change",
                      f"train with the cache's limits ({limits}) or rebuild the cache with the new ones")
     return Check("pixel limits", True, f"ms-swift gets the cache's {limits}")
+
+
+def cached_video_settings(manifest: dict[str, Any]) -> Any:
+    """The cache's video settings (vlprep.settings.VideoSettings)."""
+    from vlprep.settings import VideoSettings
+
+    return VideoSettings.from_manifest(manifest["counting"])
+
+
+def _video_settings_check(manifest: dict[str, Any]) -> Check:
+    """ms-swift reads the video settings and the reader from the environment: one that differs from the cache's would
+    sample or resize video frames differently, and another reader (or version) may sample other frames."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from vlprep.settings import VIDEO_READER_VERSION
+
+    expected = cached_video_settings(manifest).swift_env()
+    differing = [f"${name}={os.environ[name]} (cache: {value})" for name, value in expected.items()
+                 if os.environ.get(name) and not _same_setting(os.environ[name], value)]
+    differing += [f"${name}={os.environ[name]} (converted by ms-swift to VIDEO_*_TOKEN_NUM)"
+                  for name in ("VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS") if os.environ.get(name)]
+    cached_reader = (manifest["counting"].get("video") or {}).get("reader_version", VIDEO_READER_VERSION)
+    try:
+        installed = version(expected["FORCE_QWENVL_VIDEO_READER"])
+    except PackageNotFoundError:
+        installed = None
+    if installed != cached_reader:
+        differing.append(f"{expected['FORCE_QWENVL_VIDEO_READER']} {installed or 'not installed'} "
+                         f"(cache: {cached_reader})")
+    settings = ", ".join(f"{name}={value}" for name, value in expected.items())
+    if differing:
+        return Check("video settings", False, "training would read or sample videos differently from the cache: "
+                                              + "; ".join(differing),
+                     f"train with the cache's video settings ({settings}) or rebuild the cache with the new ones")
+    return Check("video settings", True, f"ms-swift gets the cache's {settings}")
+
+
+def _same_setting(given: str, cached: str) -> bool:
+    try:
+        return float(given) == float(cached)
+    except ValueError:
+        return given == cached
 
 
 def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:

@@ -38,7 +38,10 @@ class TrainingFailed(RuntimeError):
 
 
 def swift_environment(config: FitConfig, manifest: dict[str, Any]) -> dict[str, str]:
+    from vltrain.guards import cached_video_settings
+
     env = {name: str(manifest["counting"][key]) for key, name in _PIXEL_ENV.items()}
+    env.update(cached_video_settings(manifest).swift_env())  # sample and resize videos as the cache counted them
     if config.nproc_per_node > 1 or config.nnodes > 1:
         env["NPROC_PER_NODE"] = str(config.nproc_per_node)
         env["NNODES"] = str(config.nnodes)

@@ -133,8 +133,14 @@ def _check_tags(record: dict[str, Any]) -> list[Problem]:
         first = next((turn["role"] for turn in messages if turn["role"] != "system"), "none")
         problems.append(("M002", f"{tags} {IMAGE_TAG} tags but {len(images)} images: ms-swift prepends "
                                  f"{len(images) - tags} tag(s) to the first non-system turn ({first})"))
-    if any(VIDEO_TAG in turn["content"] for turn in messages):
-        problems.append(("M005", f"{VIDEO_TAG} tag: videos are not supported by vlprep"))
+    video_tags = sum(turn["content"].count(VIDEO_TAG) for turn in messages)
+    videos = record.get("videos", [])
+    if video_tags > len(videos):
+        problems.append(("V007", f"{video_tags} {VIDEO_TAG} tag(s) but {len(videos)} video(s): the extra tags stay "
+                                 "literal text"))
+    elif video_tags < len(videos):
+        problems.append(("V008", f"{video_tags} {VIDEO_TAG} tag(s) but {len(videos)} videos: a video without its tag "
+                                 "is not placed where the record means it"))
     if any(AUDIO_TAG in turn["content"] for turn in messages):
         problems.append(("M006", f"{AUDIO_TAG} tag: Qwen3-VL takes no audio"))
     return problems

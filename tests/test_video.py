@@ -1,0 +1,322 @@
+"""Video records: header-only counting against ms-swift's own `qwen3_vl` template (decord reader), and the lint rules
+for planted video defects.
+
+Every clip is made here with PyAV. ms-swift encodes each record from the real frames (decord), vlprep from the
+container header only; input_ids, labels, length and video grids must agree under two settings of the video limits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+from video_fixtures import write_audio_only, write_clip, write_fixture_clips, write_truncated
+
+from vlprep.checks.images import ImageLimits, check_image
+from vlprep.checks.videos import check_video
+from vlprep.cli import app
+from vlprep.settings import CountSettings, VideoSettings
+from vlprep.swift_oracle import SwiftOracle
+from vlprep.tokens import VIDEO_PAD_ID, TokenCounter
+from vlprep.video import VideoHeader, linspace_indices, plan_video
+
+SETTINGS = {
+    "default": CountSettings(),
+    "capped": CountSettings(video=VideoSettings(fps=1.0, fps_max_frames=8, video_min_tokens=16, video_max_tokens=64)),
+}
+runner = CliRunner()
+
+
+def user(content: str) -> dict[str, str]:
+    return {"role": "user", "content": content}
+
+
+def assistant(content: str) -> dict[str, str]:
+    return {"role": "assistant", "content": content}
+
+
+@dataclass
+class Clips:
+    folder: Path
+    paths: dict[str, Path]
+    records: dict[str, dict[str, Any]]
+
+
+def parity_records(paths: dict[str, Path], image: Path) -> dict[str, dict[str, Any]]:
+    records = {name: {"messages": [user("<video>What happens in the clip?"), assistant("A gradient moves.")],
+                      "videos": [str(path)]} for name, path in paths.items()}
+    records["two_videos"] = {"messages": [user("First <video> then <video>: what changed?"),
+                                          assistant("The colour.")],
+                             "videos": [str(paths["constant"]), str(paths["odd_size"])]}
+    records["image_and_video"] = {"messages": [user("<image>The photo, and the clip: <video>Same scene?"),
+                                               assistant("Yes."), user("<video>And this one?"), assistant("No.")],
+                                  "images": [str(image)], "videos": [str(paths["long"]), str(paths["tall"])]}
+    records["query_response"] = {"query": "<video>Describe.", "response": "Stripes.", "videos": [str(paths["fractional"])]}
+    return records
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    folder = tmp_path_factory.mktemp("videos")
+    paths = write_fixture_clips(folder)
+    paths["variable_rate"] = write_clip(folder / "vfr.mp4", seconds=2, fps=10, width=64, height=48, variable_rate=True)
+    image = folder / "photo.png"
+    Image.new("RGB", (200, 150), (10, 120, 200)).save(image)
+    return Clips(folder, paths, parity_records(paths, image))
+
+
+class Oracles:
+    def __init__(self, model_dir: Path) -> None:
+        self._model_dir = str(model_dir)
+        self._started: dict[str, SwiftOracle] = {}
+
+    def __getitem__(self, setting: str) -> SwiftOracle:
+        if setting not in self._started:
+            self._started[setting] = SwiftOracle(self._model_dir, SETTINGS[setting].swift_env())
+        return self._started[setting]
+
+    def close(self) -> None:
+        for oracle in self._started.values():
+            oracle.close()
+
+
+@pytest.fixture(scope="module")
+def oracles(embedded_processor_path: Path) -> Iterator[Oracles]:
+    started = Oracles(embedded_processor_path)
+    yield started
+    started.close()
+
+
+def headers(record: dict[str, Any], base_dir: Path, full_decode: bool = False) -> tuple[VideoHeader, ...]:
+    found = []
+    for ref in record.get("videos", []):
+        checked = check_video(ref, base_dir, None, full_decode)
+        assert checked.header is not None, checked.problems
+        found.append(checked.header)
+    return tuple(found)
+
+
+def swift_row(record: dict[str, Any]) -> dict[str, Any]:
+    if "query" in record:
+        return {"messages": [user(record["query"]), assistant(record["response"])], "videos": record["videos"]}
+    return record
+
+
+RECORD_NAMES = ["constant", "odd_size", "tall", "long", "fractional", "variable_rate", "two_videos",
+                "image_and_video", "query_response"]
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("name", RECORD_NAMES)
+def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips: Clips, embedded_processor: Any,
+                                                  oracles: Oracles) -> None:
+    from vlprep.normalize import normalize
+
+    record = normalize(clips.records[name]).record
+    assert record is not None
+    infos = [check_image(ref, clips.folder, None, ImageLimits()).info for ref in record["images"]]
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, SETTINGS[setting])
+    ours = counter.encode(record, infos, headers(record, clips.folder))
+    theirs = oracles[setting].encode(swift_row(clips.records[name]))
+    assert "error" not in theirs, theirs
+    assert [list(grid) for grid in ours.video_grids] == theirs["video_grid_thw"]
+    assert ours.input_ids == theirs["input_ids"]
+    assert ours.labels == theirs["labels"]
+    assert len(ours.input_ids) == theirs["length"]
+    counted = counter.count(record, infos, headers(record, clips.folder))
+    assert counted.video_tokens == theirs["input_ids"].count(VIDEO_PAD_ID) > 0
+
+
+def test_the_settings_change_what_is_counted(clips: Clips) -> None:
+    """The parity above would be weak if both settings gave the same grids: the long clip hits the frame cap under
+    `capped` (8 frames, 4 temporal groups) and is 24 temporal groups by default."""
+    header = headers(clips.records["long"], clips.folder)[0]
+    assert plan_video(header, SETTINGS["default"].video).grid[0] == 24
+    assert plan_video(header, SETTINGS["capped"].video).grid[0] == 4
+    assert plan_video(header, SETTINGS["capped"].video).tokens < plan_video(header, SETTINGS["default"].video).tokens
+
+
+def test_frame_indices_are_torch_linspace() -> None:
+    torch = pytest.importorskip("torch")
+    cases = [(last, count) for last in range(1, 120) for count in range(2, last + 2, 2)]
+    cases += [(199880, 922), (117154, 546), (58514, 898), (130373, 1134), (32089, 1522), (107999, 768)]
+    for last, count in cases:
+        assert linspace_indices(last, count) == tuple(torch.linspace(0, last, count).round().long().tolist())
+
+
+def test_header_only_counting_never_decodes_a_frame(clips: Clips, tmp_path: Path, embedded_processor: Any) -> None:
+    """A copy of a clip whose frame data (the mdat payload) is overwritten with garbage, header intact: header-only
+    checking and counting give exactly what the intact clip gives, so no frame was decoded; full mode decodes."""
+    source = clips.paths["constant"]
+    data = bytearray(source.read_bytes())
+    start = data.index(b"mdat") + 12  # past the box header and the first bytes of the first frame
+    end = data.index(b"moov") - 4 if data.index(b"moov") > start else len(data)
+    data[start:end] = bytes((i * 37 + 11) % 251 for i in range(end - start))
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(bytes(data))
+
+    intact, broken = check_video(str(source), tmp_path, None, False), check_video(str(garbage), tmp_path, None, False)
+    assert broken.problems == () and broken.header == intact.header
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
+    record = {"messages": [user("<video>What?"), assistant("Noise.")], "images": [], "videos": [str(garbage)]}
+    assert counter.count(record, [], (broken.header,)) == counter.count(record, [], (intact.header,))
+    full = check_video(str(garbage), tmp_path, None, True)
+    assert [code for code, _ in full.problems] == ["V002"], full.problems
+
+
+# ---- lint: planted video defects ------------------------------------------------------------------------------------
+
+def lint_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["lint", "-q", "--format", "json", *args])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def codes_by_line(report: dict[str, Any]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    for diagnostic in report["diagnostics"]:
+        found[diagnostic["line"]].add(diagnostic["code"])
+    return found
+
+
+def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]:
+    good = str(clips.paths["constant"])
+    truncated = write_truncated(clips.paths["long"], folder / "truncated.mp4")
+    audio = write_audio_only(folder / "audio.m4a")
+    one_frame = write_clip(folder / "one_frame.mp4", seconds=0.1, fps=10, width=64, height=48)
+    three_frames = write_clip(folder / "three.mp4", seconds=0.3, fps=10, width=64, height=48)
+    rotated = write_clip(folder / "rotated.mp4", seconds=1, fps=10, width=64, height=48, rotate=90)
+    not_video = folder / "text.mp4"
+    not_video.write_text("this is not a video\n")
+
+    def one(ref: str, text: str = "<video>What?") -> dict[str, Any]:
+        return {"messages": [user(text), assistant("Something.")], "videos": [ref]}
+
+    return [
+        (one(good), set()),
+        (one(str(folder / "missing.mp4")), {"V001"}),
+        (one(str(truncated)), {"V002"}),
+        (one(str(not_video)), {"V002"}),
+        (one(str(audio)), {"V003"}),
+        (one(str(one_frame)), {"V009"}),
+        (one(str(three_frames)), {"V010"}),
+        (one(str(clips.paths["variable_rate"])), {"V006"}),
+        (one(str(rotated)), {"V005"}),
+        (one(good, "<video><video>Both?"), {"V007"}),
+        (one(good, "No tag here."), {"V008"}),
+        (one("https://example.com/clip.mp4"), {"V012"}),
+        ({"messages": [{"role": "user", "content": [{"type": "video", "video": good}, {"type": "text", "text": "?"}]},
+                       assistant("Something.")]}, {"M005"}),
+    ]
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: Path) -> None:
+    cases = planted(tmp_path, clips)
+    data = tmp_path / "videos.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record, _ in cases))
+    report = lint_json(str(data), *(["--fast"] if fast else []))
+    found = codes_by_line(report)
+    for line, (_, expected) in enumerate(cases, start=1):
+        assert found.get(line, set()) == expected, (line, found.get(line))
+
+
+# ---- cache: video records cached, verified by ms-swift, settings in the manifest ----------------------------------
+
+@dataclass
+class VideoCache:
+    out: Path
+    lines: list[dict[str, Any]]
+    result: Any
+
+
+@pytest.fixture(scope="module")
+def video_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory, embedded_processor: Any) -> VideoCache:
+    names = ["constant", "two_videos", "image_and_video", "query_response"]
+    lines = [clips.records[name] for name in names]
+    lines.append({"messages": [user("<video>What?"), assistant("Nothing.")], "videos": ["missing.mp4"]})
+    data = clips.folder / "cache-input.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in lines))
+    out = tmp_path_factory.mktemp("video-cache") / "cache"
+    return VideoCache(out, lines, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), "--verify", "all"]))
+
+
+def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: VideoCache, embedded_processor: Any
+                                                 ) -> None:
+    """`vlprep cache --verify all` with its default options: every accepted video record is re-encoded by ms-swift
+    (decord, the cache's video settings) from its original line and from its cached row, and must equal the count;
+    the rows carry the videos and their grids, the manifest the video settings and the reader; bad videos are
+    rejected with their codes."""
+    import datasets
+
+    out, lines, result = video_cache.out, video_cache.lines, video_cache.result
+    assert result.exit_code == 1, result.output  # 1: some lines were rejected
+    assert "4 record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert [row["vlprep_line"] for row in rows] == [1, 2, 3, 4]
+    counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
+    from vlprep.normalize import normalize
+
+    for row, original in zip(rows, lines):
+        record = normalize(original).record
+        assert record is not None
+        found = headers(record, clips.folder)
+        counted = counter.count(record, [check_image(ref, clips.folder, None, ImageLimits()).info
+                                         for ref in record["images"]], found)
+        assert row["videos"] == [str(Path(ref).resolve()) for ref in record["videos"]]
+        assert row["vlprep_video_grid_thw"] == [list(grid) for grid in counted.video_grids]
+        assert row["vlprep_video_tokens"] == counted.video_tokens > 0
+        assert row["lengths"] == counted.length
+    rejected = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(entry["line"], entry["codes"]) for entry in rejected] == [(5, ["V001"])]
+    manifest = json.loads((out / "manifest.json").read_text())
+    video = manifest["counting"]["video"]
+    assert video["reader"] == "decord" and video["reader_version"] == "0.6.0"
+    assert (video["fps"], video["fps_max_frames"], video["video_max_tokens"]) == (2.0, 768, 768)
+
+
+def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache, tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment that asks for
+    others (ms-swift would sample other frames: lengths change)."""
+    import os
+    import subprocess
+    import sys
+
+    vltrain = str(Path(sys.executable).parent / "vltrain")
+    base = [vltrain, "fit", "--cached", str(video_cache.out), "--model", str(tiny_model_dir), "--max-steps", "1",
+            "--dry-run", "--format", "json", "--output-dir", str(tmp_path / "out")]
+    env = {key: value for key, value in os.environ.items() if key not in VideoSettings().swift_env()}
+    planned = subprocess.run(base, capture_output=True, text=True, env=env, timeout=600)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert json.loads(planned.stdout)["environment"].items() >= VideoSettings().swift_env().items()
+    refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr
+
+
+def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: Oracles) -> None:
+    """Why V005 is an error: with the pinned reader, ms-swift's encode of a clip rotated by its display matrix fails."""
+    rotated = write_clip(tmp_path / "rotated.mp4", seconds=1, fps=10, width=64, height=48, rotate=90)
+    checked = check_video(str(rotated), tmp_path, None, False)
+    assert [code for code, _ in checked.problems] == ["V005"]
+    theirs = oracles["default"].encode({"messages": [user("<video>?"), assistant("Turned.")], "videos": [str(rotated)]})
+    assert "error" in theirs, theirs
+
+
+def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> None:
+    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths are the cache's."""
+    import datasets
+
+    result = runner.invoke(app, ["stats", str(video_cache.out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    lengths = [row["lengths"] for row in datasets.load_from_disk(str(video_cache.out / "train")).to_list()]
+    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)
