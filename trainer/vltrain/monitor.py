@@ -124,7 +124,7 @@ class RunMonitor:
         last = self.points[-1] if self.points else {}
         parts = [f"epoch {epoch:.2f}" if epoch is not None else ""]
         if self.smoothed is not None:
-            parts.append(f"loss {self.smoothed:.4f}")
+            parts.append(f"loss (smoothed) {self.smoothed:.4f}")
         if last.get("learning_rate") is not None:
             parts.append(f"lr {last['learning_rate']:.2e}")
         if last.get("grad_norm") is not None:
