@@ -246,18 +246,20 @@ def test_interrupted_parquet_build_resumes_to_the_same_cache(tmp_path: Path, emb
 
 
 def test_sharegpt_parquet_with_path_strings_lints_like_the_same_jsonl(tmp_path: Path) -> None:
-    """fixtures/llava.jsonl (LLaVA: `conversations`, `image` or `images` as path strings) written as Parquet: the
-    same findings at the same positions (row N is line N), the keys a row lacks being nulls of the file's schema."""
+    """fixtures/llava.jsonl (LLaVA: `conversations`, `image` as a path string or a list of them) written as Parquet
+    (one column type: a list of paths): the same findings at the same positions (row N is line N), the keys a row
+    lacks being nulls of the file's schema."""
     (tmp_path / "images").symlink_to(IMAGES, target_is_directory=True)
     reference = tmp_path / "llava.jsonl"
     shutil.copy(FIXTURES / "llava.jsonl", reference)
     records = [json.loads(line) for line in reference.read_text().splitlines()]
     parquet = tmp_path / "llava.parquet"
     turn = pa.struct([("from", pa.string()), ("value", pa.string())])
-    schema = pa.schema([("id", pa.string()), ("image", pa.string()), ("images", pa.list_(pa.string())),
-                        ("conversations", pa.list_(turn))])
+    schema = pa.schema([("id", pa.string()), ("image", pa.list_(pa.string())), ("conversations", pa.list_(turn))])
     assert {key for record in records for key in record} == set(schema.names)
-    pq.write_table(pa.Table.from_pylist(records, schema=schema), parquet, row_group_size=3)
+    rows = [{**record, "image": [record["image"]]} if isinstance(record.get("image"), str) else record
+            for record in records]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), parquet, row_group_size=3)
     assert pq.ParquetFile(parquet).num_row_groups > 1
 
     def findings(path: Path) -> list[tuple[int, str, str]]:
