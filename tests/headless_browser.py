@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -49,14 +50,19 @@ class PageReport:
 
 
 def open_page(chromium: str, page: Path, screenshot: Path, timeout_s: float = 30.0) -> PageReport:
-    with tempfile.TemporaryDirectory(prefix="vlprep-chromium-") as profile:
+    # Chromium's helper processes (renderer, crash handler) may outlive the browser and still write to the profile:
+    # the whole process group is killed, and a file they leave behind does not fail the test.
+    with tempfile.TemporaryDirectory(prefix="vlprep-chromium-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             port = _devtools_port(Path(profile), browser, timeout_s)
             return asyncio.run(asyncio.wait_for(_inspect(port, page, screenshot), timeout_s))
         finally:
-            browser.kill()
+            try:
+                os.killpg(browser.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             browser.wait()
 
 
