@@ -24,6 +24,7 @@ from vlprep.lint import Tally, lint_results
 from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
+from vlprep.image_staleness import ImagesMode
 from vlprep.progress import StatusLine, with_progress
 from vlprep.ray_engine import RayUnavailable, check_reachable, import_ray
 from vlprep.reader import count_lines
@@ -63,13 +64,6 @@ class DocumentFormat(str, Enum):
 
     text = "text"
     json = "json"
-
-
-class ImagesMode(str, Enum):
-    sample = "sample"
-    all = "all"
-    none = "none"
-    off = "off"
 
 
 class FailOn(str, Enum):
@@ -536,11 +530,6 @@ def main() -> None:
 
 # ---- stats, show, report: what training will get (vlprep.stats, vlprep.packing, vlprep.show, vlprep.report_html) ----
 
-class TextOrJson(str, Enum):
-    text = "text"
-    json = "json"
-
-
 class PackingStrategy(str, Enum):
     binpack = "binpack"
     sequential = "sequential"
@@ -600,7 +589,7 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
 def stats(
     target: Annotated[list[Path], typer.Argument(help="A cache folder (made by `vlprep cache`) or JSONL file(s).",
                                                  show_default=False)],
-    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = TextOrJson.text,
+    output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json.")] = DocumentFormat.text,
     packing_length: PackingLength = None,
     packing_strategy: Strategy = PackingStrategy.binpack,
     packing_num_proc: PackingNumProc = 1,
@@ -642,7 +631,7 @@ def stats(
         from vlprep.plots import write_plots
 
         write_plots(collected, doc, plot)
-    if output_format is TextOrJson.json:
+    if output_format is DocumentFormat.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     from vlprep.stats_text import print_stats
@@ -657,8 +646,8 @@ def show(
     target: Annotated[str, typer.Argument(help="A cache folder (with --row), or FILE.jsonl:LINE.", show_default=False)],
     row: Annotated[int, typer.Option("--row", min=0, help="Row of the cache split (from 0).")] = 0,
     split: Annotated[str, typer.Option("--split", help="Cache split: train or val.")] = "train",
-    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json (ids, labels, spans).")
-                             ] = TextOrJson.text,
+    output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (ids, labels, spans).")
+                             ] = DocumentFormat.text,
     model: Model = None,
     trust_remote_code: TrustRemoteCode = False,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
@@ -693,7 +682,7 @@ def show(
     except (ShowError, StatsError) as error:
         raise usage_error(str(error)) from None
     view = record_view(counter, located)
-    if output_format is TextOrJson.json:
+    if output_format is DocumentFormat.json:
         sys.stdout.write(json.dumps(view) + "\n")
         return
     print_view(view, Console(soft_wrap=True))

@@ -11,12 +11,22 @@ import hashlib
 import os
 import random
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 SAMPLE_SIZE = 64
 MODES = ("sample", "all", "none")
+
+
+class ImagesMode(str, Enum):
+    """--verify-images of `vlprep inspect` and `vltrain fit`: MODES, and `off` as another name for `none`."""
+
+    sample = "sample"
+    all = "all"
+    none = "none"
+    off = "off"
 COLUMNS = ("images", "vlprep_image_size", "vlprep_image_mtime_ns", "vlprep_image_blake2b")
 
 

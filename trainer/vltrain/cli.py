@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from vlprep.image_staleness import ImagesMode
+
 from vltrain import __version__
 from vltrain.config import ConfigError, FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
@@ -91,13 +93,6 @@ class FitFormat(str, Enum):
     json = "json"
 
 
-class VerifyImages(str, Enum):
-    sample = "sample"
-    all = "all"
-    none = "none"
-    off = "off"
-
-
 @app.command()
 def fit(
     cached: Annotated[Optional[Path], Opt("--cached", help="A folder made by `vlprep cache`.")] = None,
@@ -165,7 +160,7 @@ def fit(
     allow_processor_mismatch: Annotated[Optional[bool], Flag("--allow-processor-mismatch",
                                                             help="Train even if the processor differs (loudly).")
                                         ] = None,
-    verify_images: Annotated[Optional[VerifyImages], FitOpt(
+    verify_images: Annotated[Optional[ImagesMode], FitOpt(
         field_name="verify_images", help="Image files checked before training: a sample of 64, all, or none (also "
                                          "off). A file whose size/mtime moved is compared by content.")] = None,
     trust_remote_code: Annotated[Optional[bool], Flag("--trust-remote-code",
