@@ -135,11 +135,11 @@ def as_stored(row: dict[str, Any]) -> dict[str, Any]:
     """The row exactly as `--cached_dataset` reads it back: through the split's Arrow schema and out again (absent
     keys, nulls and JSON columns come back as datasets returns them). Images as paths: embedded bytes decode to the same
     pixels."""
-    from datasets import Dataset
+    from datasets import Dataset, Features
 
     from vlprep.writer import cache_features
 
-    features = cache_features(embed_images=False)
+    features = Features.from_dict(cache_features(embed_images=False))
     return Dataset.from_list([{key: row.get(key) for key in features}], features=features)[0]
 
 
