@@ -23,14 +23,17 @@ from typing import Any
 
 import datasets
 import jsonschema
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from child_process import as_from_a_terminal
+from child_process import signal_build_after_shards, start_vlprep
 from vlprep.checks.images import ImageLimits, check_image
+from vlprep import writer
 from vlprep.cli import app
 from vlprep.settings import CountSettings
 from vlprep.tokens import TokenCounter
+from vlprep.writer import cache_features
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -77,14 +80,6 @@ def tree(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 (or 'dir') of everything under a folder."""
     return {str(path.relative_to(folder)): "dir" if path.is_dir() else sha256(path)
             for path in sorted(folder.rglob("*"))}
-
-
-def start_vlprep(*args: str) -> subprocess.Popen[str]:
-    """The installed `vlprep` command in a process group of its own (so that a test can Ctrl-C it as a terminal does)."""
-    script = Path(sys.executable).with_name("vlprep")
-    launcher = [str(script)] if script.is_file() else [sys.executable, "-c", "from vlprep.cli import main; main()"]
-    return subprocess.Popen([*launcher, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **as_from_a_terminal())
 
 
 def with_demo_images(folder: Path) -> Path:
@@ -191,6 +186,39 @@ def test_demo_rows_are_what_ms_swift_reads_with_vlprep_counts(demo_cache: Built,
     assert sorted(seen) == sorted(accepted)
     stats = manifest(demo_cache.out)["lengths"]
     assert stats["train"]["records"] + stats["val"]["records"] == len(accepted)
+
+
+def test_cache_folder_is_what_datasets_itself_writes(demo_cache: Built, tmp_path: Path) -> None:
+    """vlprep writes the `save_to_disk` layout with pyarrow alone; `datasets` re-saving the loaded split gives the same
+    schema (with its feature metadata), dataset_info.json and state.json keys, and the rows read back unchanged."""
+    for split in ("train", "val"):
+        ours = demo_cache.out / split
+        loaded = datasets.load_from_disk(str(ours))
+        theirs = tmp_path / split
+        loaded.save_to_disk(str(theirs))
+        assert json.loads((ours / "dataset_info.json").read_text()) == json.loads(
+            (theirs / "dataset_info.json").read_text())
+        our_state, their_state = (json.loads((folder / "state.json").read_text()) for folder in (ours, theirs))
+        assert {key: value for key, value in our_state.items() if key != "_fingerprint"} == {
+            key: value for key, value in their_state.items() if key != "_fingerprint"}
+        files = [entry["filename"] for entry in our_state["_data_files"]]
+        schemas = [pa.ipc.open_stream(str(folder / name)).schema for folder, name in ((ours, files[0]),
+                                                                                    (theirs, files[0]))]
+        assert schemas[0].equals(schemas[1], check_metadata=True)
+        assert datasets.load_from_disk(str(theirs)).to_list() == loaded.to_list()
+        assert loaded.features == datasets.Features.from_dict(cache_features(embed_images=False))
+
+
+def test_a_split_larger_than_a_data_file_rolls_over_like_save_to_disk(demo_cache: Built, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "BATCH_ROWS", 2)
+    monkeypatch.setattr(writer, "MAX_SHARD_BYTES", 1)  # every batch starts a new data file
+    out = tmp_path / "rolled"
+    result = cache(DEMO, "--out", out, "--val-ratio", "0.3", "--verify", "0", "--workers", "2")
+    assert result.exit_code == 1, result.output
+    files = json.loads((out / "train" / "state.json").read_text())["_data_files"]
+    assert len(files) > 1 and files[-1]["filename"] == f"data-{len(files) - 1:05d}-of-{len(files):05d}.arrow"
+    assert all_rows(out) == all_rows(demo_cache.out)
 
 
 def test_same_command_gives_the_same_rows_whatever_the_worker_count(demo_cache: Built, tmp_path: Path) -> None:
@@ -321,21 +349,8 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     out = tmp_path / "big-cache"
     partial = tmp_path / ".big-cache.vlprep-partial"
     command = [str(big), "--out", str(out), "--workers", "1", "--verify", "0", "--shard-lines", "100", "-q"]
-    child = start_vlprep("cache", *command)
-    try:
-        journal = partial / "journal.jsonl"
-        deadline = time.monotonic() + 240
-        while child.poll() is None and time.monotonic() < deadline:  # wait for the first complete shard
-            if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.05)
-        assert child.poll() is None, f"the build ended before it could be interrupted:\n{child.stderr.read()}"
-        os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
-        _, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert child.returncode == 130, stderr
+    code, stderr = signal_build_after_shards(out, [str(big), *command[3:]], shards=2)
+    assert code == 130, stderr
     assert "interrupted" in stderr and "--resume" in stderr
     assert "Traceback" not in stderr
     assert not out.exists()

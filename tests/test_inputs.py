@@ -10,13 +10,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from child_process import as_from_a_terminal
+from child_process import signal_build_after_shards
 from vlprep.cli import app
 from vlprep.json_array import ArraySplitter
 from vlprep.reader import count_lines
@@ -291,24 +288,9 @@ def test_cache_of_every_form_equals_the_jsonl_cache(tmp_path: Path, embedded_pro
 
 def interrupted_then_resumed(data: Path, out: Path, args: list[str]) -> None:
     """Start `vlprep cache`, Ctrl-C it after its first complete shard, then finish it with --resume."""
-    script = Path(sys.executable).with_name("vlprep")
-    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
-    child = subprocess.Popen([*launcher, "cache", str(data), "--out", str(out), *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, **as_from_a_terminal())
+    code, stderr = signal_build_after_shards(out, [str(data), *args], shards=2)
+    assert code == 130, stderr
     journal = out.parent / f".{out.name}.vlprep-partial" / "journal.jsonl"
-    try:
-        deadline = time.monotonic() + 240
-        while child.poll() is None and time.monotonic() < deadline:
-            if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.05)
-        assert child.poll() is None, f"the build ended before it could be interrupted:\n{child.stderr.read()}"
-        os.killpg(child.pid, signal.SIGINT)
-        _, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert child.returncode == 130, stderr
     done = json.loads(journal.read_text().splitlines()[-1])["position"][1]
     assert 0 < done < RESUME_RECORDS
     resumed = cache(data, "--out", out, *args, "--resume")

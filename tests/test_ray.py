@@ -16,17 +16,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import datasets
-import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from test_hardening import clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly, wchan, write_lines
+from child_process import signal_build_after_shards
+from test_hardening import (clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly,
+                            kill_workers_blocked_on_a_fifo, write_lines)
 from test_parquet import fixture_rows, write_parquet
 from vlprep.reader import BOM, iter_line_range, iter_records, line_ranges
 
@@ -140,25 +140,7 @@ def test_record_that_kills_its_ray_worker_every_time_is_w001(tmp_path: Path) -> 
     process = subprocess.Popen([str(VLPREP), "lint", str(data), "--format", "json", "-q", "--image-timeout", "600",
                                 *RAY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
-    kills: list[int] = []
-
-    def killer() -> None:
-        while process.poll() is None:
-            try:
-                children = psutil.Process(process.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                return
-            for child in children:
-                try:
-                    if wchan(child.pid) == "wait_for_partner":
-                        child.send_signal(signal.SIGKILL)
-                        kills.append(child.pid)
-                except psutil.NoSuchProcess:
-                    pass
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
+    thread, kills = kill_workers_blocked_on_a_fifo(process)
     try:
         out, err = process.communicate(timeout=600)
     finally:
@@ -183,21 +165,8 @@ def test_killed_ray_build_resumes_to_the_local_engines_cache(tmp_path: Path, emb
     data = write_lines(tmp_path / "data.jsonl", demo_lines(1500))
     common = ["cache", "-q", str(data), "--val-ratio", "0.1", "--verify", "0", "--shard-lines", "150"]
     out, partial = tmp_path / "ray", tmp_path / ".ray.vlprep-partial"
-    child = subprocess.Popen([str(VLPREP), *common, "--out", str(out), *RAY], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        journal = partial / "journal.jsonl"
-        deadline = time.monotonic() + 600
-        while child.poll() is None and time.monotonic() < deadline:
-            if journal.is_file() and len(journal.read_text().splitlines()) >= 3:
-                break
-            time.sleep(0.05)
-        assert child.poll() is None, f"the build ended before it could be killed:\n{child.stderr.read()}"
-        os.killpg(child.pid, signal.SIGKILL)
-        child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
+    signal_build_after_shards(out, [*common[1:], *RAY], shards=3, sig=signal.SIGKILL, timeout=600)
+    journal = partial / "journal.jsonl"
     done_before = json.loads(journal.read_text().splitlines()[-1])
     assert 0 < done_before["position"][1] < 1500
     resumed = vlprep(*common, "--out", out, *RAY, "--resume")
