@@ -8,7 +8,9 @@ encoders, so a sample is encoded on several cores for the price of one start-up.
 Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N, "trust_remote_code":
 bool}` (the child refuses a folder that ships code before ms-swift, which always trusts it, can read it), then
 `{"key": K, "record": {...}}` with a row as training reads it (a cached row: absolute image paths), optionally with
-`"raw": {"text": LINE, "base_dir": DIR}`, an original input line. The child answers each, in any order, with
+`"raw": {"text": LINE, "base_dir": DIR}`, an original input line, and `"cached": true` for a cache row as written,
+which the child reads back through the split's schema first (vlprep.verify.as_stored: this needs `datasets`, which the
+child imports anyway and the build process never does). The child answers each, in any order, with
 `{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}` for the row, plus, when a raw
 line was sent, `"raw": {...}` of the same shape for what ms-swift makes of that line.
 
@@ -110,14 +112,16 @@ class SwiftOracle:
         self._log.seek(0)
         return OracleExited(code, self._log.read())
 
-    def submit(self, key: int, record: dict[str, Any], raw: dict[str, str] | None = None
+    def submit(self, key: int, record: dict[str, Any], raw: dict[str, str] | None = None, cached: bool = False
                ) -> list[tuple[int, dict[str, Any]]]:
         """Queue a row (and, with `raw` = {text, base_dir}, an original input line to load the way ms-swift's loader
-        does); returns the answers that had to be taken first to keep the number in flight bounded."""
+        does); with `cached`, the row is a cache row as written, read back through the split's schema before it is
+        encoded. Returns the answers that had to be taken first to keep the number in flight bounded."""
         taken = []
         while self.in_flight >= self.workers * _IN_FLIGHT_PER_ENCODER:
             taken.append(self.take())
-        self._send({"key": key, "record": record, **({"raw": raw} if raw is not None else {})})
+        self._send({"key": key, "record": record, **({"raw": raw} if raw is not None else {}),
+                    **({"cached": True} if cached else {})})
         self.in_flight += 1
         return taken
 
@@ -207,7 +211,12 @@ def _encode_raw(text: str, base_dir: str, key: int) -> dict[str, Any]:
 
 def _encode(line: str) -> str:
     message = json.loads(line)
-    answer = {"key": message["key"], **_encode_row(message["record"])}
+    record = message["record"]
+    if message.get("cached"):
+        from vlprep.verify import as_stored
+
+        record = as_stored(record)
+    answer = {"key": message["key"], **_encode_row(record)}
     if "raw" in message:
         answer["raw"] = _encode_raw(message["raw"]["text"], message["raw"]["base_dir"], message["key"])
     return json.dumps(answer)
@@ -231,6 +240,8 @@ def _serve() -> None:
     from datasets import disable_progress_bars
     from swift import get_model_processor, get_template
     from swift.dataset import load_dataset  # noqa: F401 - imported once, before the encoders fork
+
+    import vlprep.verify  # noqa: F401 - as_stored, likewise
 
     disable_progress_bars()  # a bar per one-record load would only fill the log
 

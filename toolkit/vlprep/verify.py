@@ -212,7 +212,7 @@ class Verifier:
 
     def _send(self, item: Item) -> None:
         raw = {"text": sft_line(item.text), "base_dir": item.base_dir}
-        for answer in self._oracle.submit(item.index, as_stored(item.row), raw=raw):
+        for answer in self._oracle.submit(item.index, item.row, raw=raw, cached=True):
             self._compare(*answer)
 
     def _compare(self, key: int, theirs: dict[str, Any]) -> None:
