@@ -21,6 +21,7 @@ from rich.table import Table
 from vlprep.checks.images import ImageLimits
 from vlprep.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run_on
 from vlprep.lint import Tally, lint_results
+from vlprep.output_formats import DocumentFormat
 from vlprep.pipeline import PipelineOptions
 from vlprep import __version__
 from vlprep.inputs import is_stdin
@@ -57,13 +58,6 @@ class OutputFormat(str, Enum):
     text = "text"
     json = "json"
     github = "github"
-
-
-class DocumentFormat(str, Enum):
-    """Commands that print one document (a manifest, the rule catalog): no per-line annotations to make."""
-
-    text = "text"
-    json = "json"
 
 
 class FailOn(str, Enum):

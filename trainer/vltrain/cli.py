@@ -12,7 +12,6 @@ import shutil
 import sys
 import time
 from dataclasses import MISSING, fields
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vlprep.image_staleness import ImagesMode
+from vlprep.output_formats import DocumentFormat
 
 from vltrain import __version__
 from vltrain.config import ConfigError, FitConfig, load_config
@@ -86,11 +86,6 @@ def FitOpt(*names: str, field_name: str, help: str = "") -> Any:  # noqa: N802 -
 def Flag(*names: str, help: str = "") -> Any:  # noqa: N802 - used like typer.Option
     """An on/off option: no value follows it (help shows no type)."""
     return Opt(*names, help=help, metavar="")
-
-
-class FitFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 @app.command()
@@ -169,8 +164,8 @@ def fit(
                                                    "and steps per epoch.")] = False,
     verbose: Annotated[bool, Flag("--verbose", "-v", help="Show ms-swift's and transformers' output live (it is "
                                                          "always written to OUTPUT/train.log).")] = False,
-    output_format: Annotated[FitFormat, Opt("--format", help="text or json (on stdout: the summary, the dry-run plan, "
-                                                             "or the checks when one fails).")] = FitFormat.text,
+    output_format: Annotated[DocumentFormat, Opt("--format", help="text or json (on stdout: the summary, the dry-run plan, "
+                                                             "or the checks when one fails).")] = DocumentFormat.text,
 ) -> None:
     """Train from a vlprep cache with ms-swift SFT, after checks that need no model weights.
 
@@ -194,7 +189,7 @@ def fit(
     print_checks(preflight)
     if preflight.failed:
         err.print(f"[red]{len(preflight.failed)} check(s) failed: nothing was trained.[/]")
-        if output_format is FitFormat.json:
+        if output_format is DocumentFormat.json:
             emit({"trained": False, "checks": checks_json(preflight)}, output_format.value)
         raise typer.Exit(2 if preflight.refused_model_folder else 1)
     if any(check.overridden for check in preflight.checks):
@@ -224,7 +219,7 @@ def fit(
     summary = run_summary(result, preflight, int(Path(resumed).name.split("-")[-1]) if resumed else 0, measured)
     summary["packing_plan"] = plan["packing_plan"]
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if output_format is FitFormat.json:
+    if output_format is DocumentFormat.json:
         emit(summary, output_format.value)
     else:
         print_summary(summary, output)
@@ -232,7 +227,7 @@ def fit(
 
 
 def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env: dict[str, str],
-          output_format: FitFormat, verbose: bool, packing_plan: dict[str, Any] | None = None
+          output_format: DocumentFormat, verbose: bool, packing_plan: dict[str, Any] | None = None
           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ms-swift with its output in OUTPUT/train.log (also live with --verbose) and vltrain's display on the
     terminal's stderr; (the trainer's result, what the monitor measured). Failures exit 1 with the cause line."""
@@ -241,7 +236,7 @@ def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env
     distributed = is_distributed(fit_config)
     started = time.time()
     print_header(fit_config, preflight, args, log_path, verbose, packing_plan)
-    interactive = (output_format is FitFormat.text and sys.stdout.isatty() and sys.stderr.isatty() and not verbose)
+    interactive = (output_format is DocumentFormat.text and sys.stdout.isatty() and sys.stderr.isatty() and not verbose)
     with terminal_stream() as terminal:
         console = Console(file=terminal, soft_wrap=True, force_terminal=interactive or None,
                           no_color=not interactive or None, highlight=False)

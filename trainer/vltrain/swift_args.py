@@ -82,19 +82,19 @@ def parse_swift_arg(item: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _refuse(heading: str, problems: list[str], hint: str = "") -> None:
+    if problems:
+        raise ConfigError(f"{heading}: " + "; ".join(problems) + hint)
+
+
 def checked_swift_args(items: dict[str, Any]) -> dict[str, Any]:
     """The extra arguments as ms-swift's parser types them; unknown names, vltrain's own and bad values refused."""
     normalized = {str(key).replace("-", "_"): value for key, value in items.items()}
-    refused = [f"{key}: {CONTROLLED[key]}" for key in normalized if key in CONTROLLED]
-    if refused:
-        raise ConfigError("ms-swift argument(s) that vltrain sets itself cannot be passed through: "
-                          + "; ".join(refused))
+    _refuse("ms-swift argument(s) that vltrain sets itself cannot be passed through",
+            [f"{key}: {CONTROLLED[key]}" for key in normalized if key in CONTROLLED])
     parser, known = _parser()
-    unknown = [key for key in normalized if key not in known]
-    if unknown:
-        raise ConfigError("unknown ms-swift argument(s): " + "; ".join(f"{key}{closest(key, known)}"
-                                                                      for key in unknown)
-                          + " (the names of `swift sft --help`, with underscores)")
+    _refuse("unknown ms-swift argument(s)", [f"{key}{closest(key, known)}" for key in normalized if key not in known],
+            " (the names of `swift sft --help`, with underscores)")
     argv = [word for key, value in normalized.items() for word in _argv(key, value)]
     messages = io.StringIO()
     try:
