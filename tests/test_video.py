@@ -133,6 +133,65 @@ def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips
     assert counted.video_tokens == theirs["input_ids"].count(VIDEO_PAD_ID) > 0
 
 
+CAPPED_OPTIONS = ["--fps", "1", "--fps-max-frames", "8", "--video-min-tokens", "16", "--video-max-tokens", "64"]
+
+
+@pytest.fixture(scope="module")
+def capped_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """Every parity record cached by `vlprep cache` with the `capped` video limits given as its options (default
+    verification: ms-swift re-encodes a sample plus one record of every shape under the cache's settings)."""
+    data = clips.folder / "capped-input.jsonl"
+    data.write_text("".join(json.dumps(clips.records[name]) + "\n" for name in RECORD_NAMES))
+    out = tmp_path_factory.mktemp("capped-cache") / "cache"
+    return out, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), *CAPPED_OPTIONS])
+
+
+def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment(
+        capped_cache: tuple[Path, Any], clips: Clips, oracles: Oracles) -> None:
+    """The second setting through the CLI: `vlprep cache --fps 1 --fps-max-frames 8 --video-min-tokens 16
+    --video-max-tokens 64` caches every record, records those settings in the manifest, and each row's length, video
+    grids and video tokens, and the input_ids/labels the cache's settings give, are what ms-swift's template makes
+    of the original line with FPS=1, FPS_MAX_FRAMES=8, VIDEO_MIN_TOKEN_NUM=16, VIDEO_MAX_TOKEN_NUM=64."""
+    import datasets
+
+    from vlprep.normalize import normalize
+    from vlprep.stats import cache_counter
+
+    out, result = capped_cache
+    assert result.exit_code == 0, result.output
+    assert f"{len(RECORD_NAMES)} record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counting"]["video"] == SETTINGS["capped"].video.to_json()
+    counter = cache_counter(manifest)
+    assert counter.settings == SETTINGS["capped"]
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert len(rows) == len(RECORD_NAMES)
+    for row, name in zip(rows, RECORD_NAMES):
+        theirs = oracles["capped"].encode(swift_row(clips.records[name]))
+        assert "error" not in theirs, (name, theirs)
+        assert row["lengths"] == theirs["length"], name
+        assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"], name
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID) > 0, name
+        record = normalize(clips.records[name]).record
+        assert record is not None
+        infos = [check_image(ref, clips.folder, None, ImageLimits()).info for ref in record["images"]]
+        ours = counter.encode(record, infos, headers(record, clips.folder))
+        assert (ours.input_ids, ours.labels) == (theirs["input_ids"], theirs["labels"]), name
+
+
+def test_lint_takes_the_video_options(tmp_path: Path) -> None:
+    """A refused pair of limits, and --fps-min-frames deciding V010."""
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"messages": [user("Hi"), assistant("Hello")]}) + "\n")
+    refused = runner.invoke(app, ["lint", "-q", str(data), "--video-min-tokens", "64", "--video-max-tokens", "16"])
+    assert refused.exit_code == 2 and "--video-max-tokens 16 is below --video-min-tokens 64" in refused.output
+    three_frames = write_clip(tmp_path / "three.mp4", seconds=0.3, fps=10, width=64, height=48)
+    data.write_text(json.dumps({"messages": [user("<video>What?"), assistant("Red.")], "videos": [str(three_frames)]})
+                    + "\n")
+    assert codes_by_line(lint_json(str(data))) == {1: {"V010"}}  # fewer than FPS_MIN_FRAMES (4)
+    assert codes_by_line(lint_json(str(data), "--fps-min-frames", "2")) == {}
+
+
 def test_the_settings_change_what_is_counted(clips: Clips) -> None:
     """The parity above would be weak if both settings gave the same grids: the long clip hits the frame cap under
     `capped` (8 frames, 4 temporal groups) and is 24 temporal groups by default."""

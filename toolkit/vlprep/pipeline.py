@@ -29,6 +29,7 @@ class PipelineOptions:
     keep_records: bool = False  # keep the canonical record and original text (needed by `cache`)
     max_length: int | None = None
     image_timeout_s: float = 60.0
+    video: VideoSettings = field(default_factory=VideoSettings)  # FPS_MIN_FRAMES for V010 when nothing is counted
 
 
 class ImageCache:
@@ -111,7 +112,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
-    video_settings = counter.settings.video if counter is not None else VideoSettings()
+    video_settings = counter.settings.video if counter is not None else options.video
     _check_videos(record.get("videos", []), file.parent, options, video_settings, result, report)
     for code, message in check_objects(record, result.images):
         report(code, message)
