@@ -270,8 +270,15 @@ def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]
         (one(good, "<video><video>Both?"), {"V007"}),
         (one(good, "No tag here."), {"V008"}),
         (one("https://example.com/clip.mp4"), {"V012"}),
-        ({"messages": [{"role": "user", "content": [{"type": "video", "video": good}, {"type": "text", "text": "?"}]},
+        ({"messages": [{"role": "user", "content": [{"type": "video", "video": [good, good]},
+                                                    {"type": "text", "text": "?"}]},
                        assistant("Something.")]}, {"M005"}),
+        ({"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"path": good}},
+                                                    {"type": "text", "text": "?"}]},
+                       assistant("Something.")]}, {"M005"}),
+        ({"messages": [{"role": "user", "content": [{"type": "video", "video": str(folder / "missing.mp4")},
+                                                    {"type": "text", "text": "?"}]},
+                       assistant("Something.")]}, {"V001"}),
     ]
 
 
@@ -284,6 +291,57 @@ def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: 
     found = codes_by_line(report)
     for line, (_, expected) in enumerate(cases, start=1):
         assert found.get(line, set()) == expected, (line, found.get(line))
+
+
+# ---- OpenAI typed content parts ------------------------------------------------------------------------------------
+
+def typed_part_records(clips: Clips) -> list[dict[str, Any]]:
+    """Video parts in the forms ms-swift's template reads (`StdTemplateInputs.remove_messages_media`): `video` with a
+    path (absolute or relative to the file), `video_url` with {url}, mixed with text and image parts."""
+    paths = clips.paths
+
+    def turn(*parts: dict[str, Any]) -> dict[str, Any]:
+        return {"role": "user", "content": list(parts)}
+
+    text = lambda value: {"type": "text", "text": value}  # noqa: E731
+    return [
+        {"messages": [turn({"type": "video", "video": str(paths["constant"])}, text("What happens?")),
+                      assistant("A gradient moves.")]},
+        {"messages": [turn(text("First "), {"type": "video_url", "video_url": {"url": str(paths["odd_size"])}},
+                           text(" then "), {"type": "video", "video": paths["long"].name}, text(": what changed?")),
+                      assistant("The colour.")]},
+        {"messages": [turn({"type": "image", "image": str(clips.folder / "photo.png")},
+                           {"type": "video_url", "video_url": {"url": str(paths["tall"])}}, text("Same scene?")),
+                      assistant("Yes."), turn({"type": "video", "video": str(paths["fractional"])}, text("And?")),
+                      assistant("No.")]},
+    ]
+
+
+def test_video_parts_are_linted_cached_and_verified_like_video_tags(clips: Clips, tmp_path: Path,
+                                                                     oracles: Oracles) -> None:
+    """`vlprep lint` finds nothing wrong with video parts ms-swift reads; `vlprep cache` (default options: its
+    verification loads the original lines with ms-swift's loader) caches them, and each row's length, video grids and
+    video tokens are what ms-swift's loader and template make of the original line."""
+    import datasets
+
+    records = typed_part_records(clips)
+    lines = [json.dumps(record) for record in records]
+    data = clips.folder / "typed-parts.jsonl"
+    data.write_text("".join(line + "\n" for line in lines))
+    assert lint_json(str(data))["diagnostics"] == []
+    out = tmp_path / "cache"
+    result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(records)} record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert len(rows) == len(records)
+    for row, record, line in zip(rows, records, lines):
+        theirs = oracles["default"].encode(record, {"text": line, "base_dir": str(clips.folder)})["raw"]
+        assert "error" not in theirs, theirs
+        assert row["lengths"] == theirs["length"]
+        assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"] != []
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID)
+    assert rows[1]["videos"] == [str(clips.paths["odd_size"].resolve()), str(clips.paths["long"].resolve())]
 
 
 # ---- cache: video records cached, verified by ms-swift, settings in the manifest ----------------------------------

@@ -102,8 +102,6 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     result.columns = normalized.columns
     for code, message in normalized.problems:
         report(code, message)
-    if normalized.has_video:
-        report("M005", "a video in typed content parts: vlprep counts videos given with <video> tags and `videos`")
     if normalized.has_audio:
         report("M006", "the record has audio: Qwen3-VL takes no audio")
     record = normalized.record

@@ -100,7 +100,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("M003", "image-tag-in-assistant", _E, "An <image> tag in an assistant turn: the model would be trained to emit it."),
     Rule("M004", "tag-without-images", _E, "A literal <image> in a record with no images: ms-swift trains on the text "
                                            "<image> (3 tokens) where a picture was meant, as for M001."),
-    Rule("M005", "video-unsupported", _E, "A video in OpenAI-style typed content parts: vlprep counts and caches videos given with <video> tags and a `videos` list only."),
+    Rule("M005", "video-unsupported", _E, "A video in typed content parts that is not one video file (e.g. a list of frames: vlprep counts video files) or an object without `url` (ms-swift's template fails on it)."),
     Rule("M006", "audio-unsupported", _E, "The record has <audio> tags or audios: Qwen3-VL takes no audio."),
     # --- template injection ---
     Rule("T001", "control-token-in-content", _E,
