@@ -263,6 +263,55 @@ def test_hung_image_check_is_rejected_and_cache_completes(hang_corpus: tuple[Pat
     assert (counts["train"], counts["val"], counts["rejected"], counts["input_lines"]) == (3, 0, 1, 4)
 
 
+@pytest.fixture
+def hang_video_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    """Three records: a clip, a video that is a FIFO nobody writes to (the demuxer's open blocks forever), an image."""
+    from video_fixtures import write_clip
+
+    write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
+    shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
+    fifo = tmp_path / "hang.mp4"
+    os.mkfifo(fifo)
+
+    def video_line(video: str, index: int) -> str:
+        return json.dumps({"messages": [{"role": "user", "content": f"<video>Clip {index}?"},
+                                        {"role": "assistant", "content": f"Answer {index}."}], "videos": [video]})
+
+    lines = [video_line("clip.mp4", 1), video_line("hang.mp4", 2), clean_line("photo.jpg", 3)]
+    return write_lines(tmp_path / "data.jsonl", lines), fifo
+
+
+def test_hung_video_check_is_reported_and_lint_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
+                                                         ) -> None:
+    """Video checks run under the same watchdog as image checks, with their own limit (--video-timeout): V014."""
+    data, fifo = hang_video_corpus
+    with fifo_failsafe(fifo, after_s=90):
+        code, out, err = run_vlprep(["lint", str(data), "--format", "json", "-q", "--video-timeout", "0.5",
+                                     "--workers", "2"], tmp_path, "lint", timeout=120)
+    assert code == 1, err
+    report = json.loads(out)
+    assert codes_by_line(report) == {2: {"V014"}}
+    assert "hang.mp4 took longer than --video-timeout 0.5 s" in report["diagnostics"][0]["message"]
+    assert report["summary"]["records"] == 3
+    assert "Traceback" not in err
+
+
+def test_hung_video_check_is_rejected_and_cache_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
+                                                          ) -> None:
+    from datasets import load_from_disk
+
+    data, fifo = hang_video_corpus
+    out = tmp_path / "arrow"
+    with fifo_failsafe(fifo, after_s=90):
+        result = runner.invoke(app, ["cache", str(data), "--out", str(out), "-q", "--verify", "0",
+                                     "--video-timeout", "0.5", "--workers", "2"])
+    assert_no_crash(result)
+    assert result.exit_code == 1, result.output
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().split("\n") if line]
+    assert [(entry["line"], entry["codes"]) for entry in rejects] == [(2, ["V014"])]
+    assert load_from_disk(str(out / "train"))["vlprep_line"] == [1, 3]
+
+
 def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
                                                                    tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot remove its watchdog folder; the next run removes it (and no live run's)."""

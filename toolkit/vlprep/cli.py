@@ -179,6 +179,9 @@ MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="L
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bar or status line.")]
 ImageTimeout = Annotated[float, typer.Option("--image-timeout", min=0.01,
                                              help="Seconds one image check may take before it is reported (I014).")]
+VideoTimeout = Annotated[float, typer.Option(
+    "--video-timeout", min=0.01, help="Seconds one video check (header, and the full decode without --fast) may take "
+                                      "before it is reported (V014).")]
 Model = Annotated[Optional[str], typer.Option(
     "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", metavar="",
@@ -257,13 +260,14 @@ def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_p
 
 
 def pipeline_options(image_root: Optional[Path], fast: bool, max_image_pixels: int, max_ratio: float,
-                     max_images: int, image_timeout: float, video: VideoSettings, **extra: object) -> PipelineOptions:
+                     max_images: int, image_timeout: float, video: VideoSettings, video_timeout: float,
+                     **extra: object) -> PipelineOptions:
     if image_root is not None and not image_root.is_dir():
         raise usage_error(f"--image-root {image_root}: not a directory")
     limits = ImageLimits(max_pixels=max_image_pixels, max_ratio=max_ratio, full_decode=not fast)
     return PipelineOptions(image_root=image_root.resolve() if image_root else None, limits=limits,
                            max_images=max_images, image_timeout_s=image_timeout, video=video,
-                           **extra)  # type: ignore[arg-type]
+                           video_timeout_s=video_timeout, **extra)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -285,6 +289,7 @@ def lint(
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
+    video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
     max_length: MaxLength = None,
     model: Model = None,
     trust_remote_code: TrustRemoteCode = False,
@@ -312,7 +317,7 @@ def lint(
     video = video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio, video)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
-                               max_length=max_length)
+                               video_timeout, max_length=max_length)
     counter = None
     if max_length:
         from vlprep.tokens import TokenCounter
@@ -385,6 +390,7 @@ def cache(
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
+    video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
     force: Annotated[bool, typer.Option("--force", metavar="", help="Replace an existing vlprep cache at --out.")
                      ] = False,
     resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue an interrupted build (same command) from its "
@@ -420,7 +426,8 @@ def cache(
     request = CacheRequest(
         train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, model=model,
         trust_remote_code=trust_remote_code, settings=settings,
-        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video),
+        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
+                                  video_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
         resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes, engine=engine_name,
         ray_address=ray_address)

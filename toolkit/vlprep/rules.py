@@ -122,6 +122,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("V011", "no-frame-count", _E, "The header gives no frame count: the training reader estimates it, so the token count cannot be known exactly."),
     Rule("V012", "remote-video", _E, "The video is a URL or inline data: vlprep reads local video files only."),
     Rule("V013", "unencodable-video", _E, "ms-swift cannot encode the video under the video settings (its resize or frame sampling raises)."),
+    Rule("V014", "video-check-timeout", _E, "Reading the video's header, or (full mode) decoding its frames, took longer than --video-timeout seconds."),
     Rule("I001", "image-missing", _E, "The image file does not exist."),
     Rule("I002", "image-outside-root", _E, "The image path resolves (symlinks followed) outside --image-root."),
     Rule("I003", "not-an-image", _E, "The file is not an image in a format Pillow can read."),
