@@ -428,12 +428,40 @@ def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: 
     assert "error" in theirs, theirs
 
 
+def stats_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["stats", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def assert_counts_by_modality(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Video tokens are counted as video, image tokens as image, the rest as text, each total the cache's."""
+    lengths = [row["lengths"] for row in rows]
+    video = sum(row["vlprep_video_tokens"] for row in rows)
+    image = sum(row["vlprep_image_tokens"] for row in rows)
+    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)
+    assert (report["video_tokens"], report["image_tokens"]) == (video, image) and video > 0
+    assert report["text_tokens"] == sum(lengths) - video - image
+    assert report["video_token_share"] == pytest.approx(video / sum(lengths), abs=1e-6)
+    assert report["videos_per_record"]["max"] == max(len(row["videos"]) for row in rows)
+
+
 def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> None:
-    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths are the cache's."""
+    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths and its video/image/text token
+    totals are the cache's."""
     import datasets
 
-    result = runner.invoke(app, ["stats", str(video_cache.out), "--format", "json"])
+    rows = datasets.load_from_disk(str(video_cache.out / "train")).to_list()
+    assert_counts_by_modality(stats_json(str(video_cache.out)), rows)
+    text = runner.invoke(app, ["stats", str(video_cache.out)])
+    assert "video " in text.stdout and "videos per record: mean" in text.stdout, text.stdout
+
+
+def test_stats_of_jsonl_takes_the_video_options(capped_cache: tuple[Path, Any], clips: Clips) -> None:
+    """`vlprep stats data.jsonl` with the capped video options counts what `vlprep cache` with them cached."""
+    import datasets
+
+    out, result = capped_cache
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])
-    lengths = [row["lengths"] for row in datasets.load_from_disk(str(video_cache.out / "train")).to_list()]
-    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert_counts_by_modality(stats_json(str(clips.folder / "capped-input.jsonl"), *CAPPED_OPTIONS), rows)
