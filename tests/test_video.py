@@ -401,8 +401,9 @@ def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: Vide
 
 def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache, tiny_model_dir: Path,
                                                          tmp_path: Path) -> None:
-    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment that asks for
-    others (ms-swift would sample other frames: lengths change)."""
+    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment or an option
+    (--fps, ...) that asks for others (ms-swift would sample other frames: lengths change); the cache's own values
+    given as options are accepted."""
     import os
     import subprocess
     import sys
@@ -417,6 +418,12 @@ def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache
     refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr
+    same = subprocess.run([*base, "--fps", "2", "--video-max-tokens", "768"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert same.returncode == 0, same.stderr[-3000:]
+    by_option = subprocess.run([*base, "--fps", "1"], capture_output=True, text=True, env=env, timeout=600)
+    assert by_option.returncode == 1, by_option.stderr[-3000:]
+    assert "FAIL video settings" in by_option.stderr and "--fps=1.0 (cache: 2.0)" in by_option.stderr
 
 
 def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: Oracles) -> None:
