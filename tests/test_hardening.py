@@ -273,10 +273,6 @@ def hang_video_corpus(tmp_path: Path) -> tuple[Path, Path]:
     fifo = tmp_path / "hang.mp4"
     os.mkfifo(fifo)
 
-    def video_line(video: str, index: int) -> str:
-        return json.dumps({"messages": [{"role": "user", "content": f"<video>Clip {index}?"},
-                                        {"role": "assistant", "content": f"Answer {index}."}], "videos": [video]})
-
     lines = [video_line("clip.mp4", 1), video_line("hang.mp4", 2), clean_line("photo.jpg", 3)]
     return write_lines(tmp_path / "data.jsonl", lines), fifo
 
@@ -432,18 +428,32 @@ def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -
     assert _without_elapsed(report) == _without_elapsed(json.loads(reference_out))
 
 
-def test_line_that_kills_its_worker_every_time_is_w001(tmp_path: Path) -> None:
+def video_line(video: str, index: int) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": f"<video>Clip {index}?"},
+                                    {"role": "assistant", "content": f"Answer {index}."}], "videos": [video]})
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path) -> None:
     """Deterministic variant of "kill whatever worker takes long": a thread kills exactly the worker processes that are
     blocked opening the FIFO (kernel wait channel `wait_for_partner`), every time one is, and no other. The image
-    timeout is far away, so only a crash can end those checks. Where the kernel hides wait channels, workers alive
-    for more than 2 s are killed instead (the healthy ones finish in milliseconds)."""
+    and video timeouts are far away, so only a crash can end those checks. Where the kernel hides wait channels,
+    workers alive for more than 2 s are killed instead (the healthy ones finish in well under a second)."""
     shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
-    os.mkfifo(tmp_path / "hang.jpg")
+    if kind == "image":
+        hang = clean_line("hang.jpg", 4)
+    else:
+        from video_fixtures import write_clip
+
+        write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
+        hang = video_line("hang.mp4", 4)
+    os.mkfifo(tmp_path / ("hang.jpg" if kind == "image" else "hang.mp4"))
     data = write_lines(tmp_path / "data.jsonl", [clean_line("photo.jpg", 1), clean_line("photo.jpg", 2),
-                                                 clean_line("photo.jpg", 3), clean_line("hang.jpg", 4)])
+                                                 video_line("clip.mp4", 3) if kind == "video"
+                                                 else clean_line("photo.jpg", 3), hang])
     precise = fifo_open_blocks_visibly()
-    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--workers", "2"],
-                    tmp_path, "lint")
+    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--video-timeout", "600",
+                     "--workers", "2"], tmp_path, "lint")
     kills: list[int] = []
 
     def killer() -> None:
