@@ -263,6 +263,51 @@ def test_hung_image_check_is_rejected_and_cache_completes(hang_corpus: tuple[Pat
     assert (counts["train"], counts["val"], counts["rejected"], counts["input_lines"]) == (3, 0, 1, 4)
 
 
+@pytest.fixture
+def hang_video_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    """Three records: a clip, a video that is a FIFO nobody writes to (the demuxer's open blocks forever), an image."""
+    from video_fixtures import write_clip
+
+    write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
+    shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
+    fifo = tmp_path / "hang.mp4"
+    os.mkfifo(fifo)
+
+    lines = [video_line("clip.mp4", 1), video_line("hang.mp4", 2), clean_line("photo.jpg", 3)]
+    return write_lines(tmp_path / "data.jsonl", lines), fifo
+
+
+def test_hung_video_check_is_reported_and_lint_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
+                                                         ) -> None:
+    """Video checks run under the same watchdog as image checks, with their own limit (--video-timeout): V014."""
+    data, fifo = hang_video_corpus
+    with fifo_failsafe(fifo, after_s=90):
+        code, out, err = run_vlprep(["lint", str(data), "--format", "json", "-q", "--video-timeout", "0.5",
+                                     "--workers", "2"], tmp_path, "lint", timeout=120)
+    assert code == 1, err
+    report = json.loads(out)
+    assert codes_by_line(report) == {2: {"V014"}}
+    assert "hang.mp4 took longer than --video-timeout 0.5 s" in report["diagnostics"][0]["message"]
+    assert report["summary"]["records"] == 3
+    assert "Traceback" not in err
+
+
+def test_hung_video_check_is_rejected_and_cache_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
+                                                          ) -> None:
+    from datasets import load_from_disk
+
+    data, fifo = hang_video_corpus
+    out = tmp_path / "arrow"
+    with fifo_failsafe(fifo, after_s=90):
+        result = runner.invoke(app, ["cache", str(data), "--out", str(out), "-q", "--verify", "0",
+                                     "--video-timeout", "0.5", "--workers", "2"])
+    assert_no_crash(result)
+    assert result.exit_code == 1, result.output
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().split("\n") if line]
+    assert [(entry["line"], entry["codes"]) for entry in rejects] == [(2, ["V014"])]
+    assert load_from_disk(str(out / "train"))["vlprep_line"] == [1, 3]
+
+
 def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
                                                                    tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot remove its watchdog folder; the next run removes it (and no live run's)."""
@@ -383,18 +428,32 @@ def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -
     assert _without_elapsed(report) == _without_elapsed(json.loads(reference_out))
 
 
-def test_line_that_kills_its_worker_every_time_is_w001(tmp_path: Path) -> None:
+def video_line(video: str, index: int) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": f"<video>Clip {index}?"},
+                                    {"role": "assistant", "content": f"Answer {index}."}], "videos": [video]})
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path) -> None:
     """Deterministic variant of "kill whatever worker takes long": a thread kills exactly the worker processes that are
     blocked opening the FIFO (kernel wait channel `wait_for_partner`), every time one is, and no other. The image
-    timeout is far away, so only a crash can end those checks. Where the kernel hides wait channels, workers alive
-    for more than 2 s are killed instead (the healthy ones finish in milliseconds)."""
+    and video timeouts are far away, so only a crash can end those checks. Where the kernel hides wait channels,
+    workers alive for more than 2 s are killed instead (the healthy ones finish in well under a second)."""
     shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
-    os.mkfifo(tmp_path / "hang.jpg")
+    if kind == "image":
+        hang = clean_line("hang.jpg", 4)
+    else:
+        from video_fixtures import write_clip
+
+        write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
+        hang = video_line("hang.mp4", 4)
+    os.mkfifo(tmp_path / ("hang.jpg" if kind == "image" else "hang.mp4"))
     data = write_lines(tmp_path / "data.jsonl", [clean_line("photo.jpg", 1), clean_line("photo.jpg", 2),
-                                                 clean_line("photo.jpg", 3), clean_line("hang.jpg", 4)])
+                                                 video_line("clip.mp4", 3) if kind == "video"
+                                                 else clean_line("photo.jpg", 3), hang])
     precise = fifo_open_blocks_visibly()
-    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--workers", "2"],
-                    tmp_path, "lint")
+    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--video-timeout", "600",
+                     "--workers", "2"], tmp_path, "lint")
     kills: list[int] = []
 
     def killer() -> None:

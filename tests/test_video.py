@@ -133,6 +133,65 @@ def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips
     assert counted.video_tokens == theirs["input_ids"].count(VIDEO_PAD_ID) > 0
 
 
+CAPPED_OPTIONS = ["--fps", "1", "--fps-max-frames", "8", "--video-min-tokens", "16", "--video-max-tokens", "64"]
+
+
+@pytest.fixture(scope="module")
+def capped_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """Every parity record cached by `vlprep cache` with the `capped` video limits given as its options (default
+    verification: ms-swift re-encodes a sample plus one record of every shape under the cache's settings)."""
+    data = clips.folder / "capped-input.jsonl"
+    data.write_text("".join(json.dumps(clips.records[name]) + "\n" for name in RECORD_NAMES))
+    out = tmp_path_factory.mktemp("capped-cache") / "cache"
+    return out, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), *CAPPED_OPTIONS])
+
+
+def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment(
+        capped_cache: tuple[Path, Any], clips: Clips, oracles: Oracles) -> None:
+    """The second setting through the CLI: `vlprep cache --fps 1 --fps-max-frames 8 --video-min-tokens 16
+    --video-max-tokens 64` caches every record, records those settings in the manifest, and each row's length, video
+    grids and video tokens, and the input_ids/labels the cache's settings give, are what ms-swift's template makes
+    of the original line with FPS=1, FPS_MAX_FRAMES=8, VIDEO_MIN_TOKEN_NUM=16, VIDEO_MAX_TOKEN_NUM=64."""
+    import datasets
+
+    from vlprep.normalize import normalize
+    from vlprep.stats import cache_counter
+
+    out, result = capped_cache
+    assert result.exit_code == 0, result.output
+    assert f"{len(RECORD_NAMES)} record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counting"]["video"] == SETTINGS["capped"].video.to_json()
+    counter = cache_counter(manifest)
+    assert counter.settings == SETTINGS["capped"]
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert len(rows) == len(RECORD_NAMES)
+    for row, name in zip(rows, RECORD_NAMES):
+        theirs = oracles["capped"].encode(swift_row(clips.records[name]))
+        assert "error" not in theirs, (name, theirs)
+        assert row["lengths"] == theirs["length"], name
+        assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"], name
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID) > 0, name
+        record = normalize(clips.records[name]).record
+        assert record is not None
+        infos = [check_image(ref, clips.folder, None, ImageLimits()).info for ref in record["images"]]
+        ours = counter.encode(record, infos, headers(record, clips.folder))
+        assert (ours.input_ids, ours.labels) == (theirs["input_ids"], theirs["labels"]), name
+
+
+def test_lint_takes_the_video_options(tmp_path: Path) -> None:
+    """A refused pair of limits, and --fps-min-frames deciding V010."""
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"messages": [user("Hi"), assistant("Hello")]}) + "\n")
+    refused = runner.invoke(app, ["lint", "-q", str(data), "--video-min-tokens", "64", "--video-max-tokens", "16"])
+    assert refused.exit_code == 2 and "--video-max-tokens 16 is below --video-min-tokens 64" in refused.output
+    three_frames = write_clip(tmp_path / "three.mp4", seconds=0.3, fps=10, width=64, height=48)
+    data.write_text(json.dumps({"messages": [user("<video>What?"), assistant("Red.")], "videos": [str(three_frames)]})
+                    + "\n")
+    assert codes_by_line(lint_json(str(data))) == {1: {"V010"}}  # fewer than FPS_MIN_FRAMES (4)
+    assert codes_by_line(lint_json(str(data), "--fps-min-frames", "2")) == {}
+
+
 def test_the_settings_change_what_is_counted(clips: Clips) -> None:
     """The parity above would be weak if both settings gave the same grids: the long clip hits the frame cap under
     `capped` (8 frames, 4 temporal groups) and is 24 temporal groups by default."""
@@ -211,8 +270,15 @@ def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]
         (one(good, "<video><video>Both?"), {"V007"}),
         (one(good, "No tag here."), {"V008"}),
         (one("https://example.com/clip.mp4"), {"V012"}),
-        ({"messages": [{"role": "user", "content": [{"type": "video", "video": good}, {"type": "text", "text": "?"}]},
+        ({"messages": [{"role": "user", "content": [{"type": "video", "video": [good, good]},
+                                                    {"type": "text", "text": "?"}]},
                        assistant("Something.")]}, {"M005"}),
+        ({"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"path": good}},
+                                                    {"type": "text", "text": "?"}]},
+                       assistant("Something.")]}, {"M005"}),
+        ({"messages": [{"role": "user", "content": [{"type": "video", "video": str(folder / "missing.mp4")},
+                                                    {"type": "text", "text": "?"}]},
+                       assistant("Something.")]}, {"V001"}),
     ]
 
 
@@ -225,6 +291,57 @@ def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: 
     found = codes_by_line(report)
     for line, (_, expected) in enumerate(cases, start=1):
         assert found.get(line, set()) == expected, (line, found.get(line))
+
+
+# ---- OpenAI typed content parts ------------------------------------------------------------------------------------
+
+def typed_part_records(clips: Clips) -> list[dict[str, Any]]:
+    """Video parts in the forms ms-swift's template reads (`StdTemplateInputs.remove_messages_media`): `video` with a
+    path (absolute or relative to the file), `video_url` with {url}, mixed with text and image parts."""
+    paths = clips.paths
+
+    def turn(*parts: dict[str, Any]) -> dict[str, Any]:
+        return {"role": "user", "content": list(parts)}
+
+    text = lambda value: {"type": "text", "text": value}  # noqa: E731
+    return [
+        {"messages": [turn({"type": "video", "video": str(paths["constant"])}, text("What happens?")),
+                      assistant("A gradient moves.")]},
+        {"messages": [turn(text("First "), {"type": "video_url", "video_url": {"url": str(paths["odd_size"])}},
+                           text(" then "), {"type": "video", "video": paths["long"].name}, text(": what changed?")),
+                      assistant("The colour.")]},
+        {"messages": [turn({"type": "image", "image": str(clips.folder / "photo.png")},
+                           {"type": "video_url", "video_url": {"url": str(paths["tall"])}}, text("Same scene?")),
+                      assistant("Yes."), turn({"type": "video", "video": str(paths["fractional"])}, text("And?")),
+                      assistant("No.")]},
+    ]
+
+
+def test_video_parts_are_linted_cached_and_verified_like_video_tags(clips: Clips, tmp_path: Path,
+                                                                     oracles: Oracles) -> None:
+    """`vlprep lint` finds nothing wrong with video parts ms-swift reads; `vlprep cache` (default options: its
+    verification loads the original lines with ms-swift's loader) caches them, and each row's length, video grids and
+    video tokens are what ms-swift's loader and template make of the original line."""
+    import datasets
+
+    records = typed_part_records(clips)
+    lines = [json.dumps(record) for record in records]
+    data = clips.folder / "typed-parts.jsonl"
+    data.write_text("".join(line + "\n" for line in lines))
+    assert lint_json(str(data))["diagnostics"] == []
+    out = tmp_path / "cache"
+    result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(records)} record(s) re-encoded by ms-swift, 0 mismatches" in result.output
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert len(rows) == len(records)
+    for row, record, line in zip(rows, records, lines):
+        theirs = oracles["default"].encode(record, {"text": line, "base_dir": str(clips.folder)})["raw"]
+        assert "error" not in theirs, theirs
+        assert row["lengths"] == theirs["length"]
+        assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"] != []
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID)
+    assert rows[1]["videos"] == [str(clips.paths["odd_size"].resolve()), str(clips.paths["long"].resolve())]
 
 
 # ---- cache: video records cached, verified by ms-swift, settings in the manifest ----------------------------------
@@ -284,8 +401,9 @@ def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: Vide
 
 def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache, tiny_model_dir: Path,
                                                          tmp_path: Path) -> None:
-    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment that asks for
-    others (ms-swift would sample other frames: lengths change)."""
+    """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment or an option
+    (--fps, ...) that asks for others (ms-swift would sample other frames: lengths change); the cache's own values
+    given as options are accepted."""
     import os
     import subprocess
     import sys
@@ -300,6 +418,12 @@ def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache
     refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr
+    same = subprocess.run([*base, "--fps", "2", "--video-max-tokens", "768"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert same.returncode == 0, same.stderr[-3000:]
+    by_option = subprocess.run([*base, "--fps", "1"], capture_output=True, text=True, env=env, timeout=600)
+    assert by_option.returncode == 1, by_option.stderr[-3000:]
+    assert "FAIL video settings" in by_option.stderr and "--fps=1.0 (cache: 2.0)" in by_option.stderr
 
 
 def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: Oracles) -> None:
@@ -311,12 +435,40 @@ def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: 
     assert "error" in theirs, theirs
 
 
+def stats_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["stats", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def assert_counts_by_modality(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Video tokens are counted as video, image tokens as image, the rest as text, each total the cache's."""
+    lengths = [row["lengths"] for row in rows]
+    video = sum(row["vlprep_video_tokens"] for row in rows)
+    image = sum(row["vlprep_image_tokens"] for row in rows)
+    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)
+    assert (report["video_tokens"], report["image_tokens"]) == (video, image) and video > 0
+    assert report["text_tokens"] == sum(lengths) - video - image
+    assert report["video_token_share"] == pytest.approx(video / sum(lengths), abs=1e-6)
+    assert report["videos_per_record"]["max"] == max(len(row["videos"]) for row in rows)
+
+
 def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> None:
-    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths are the cache's."""
+    """`vlprep stats CACHE` recounts each row, video headers read again: its lengths and its video/image/text token
+    totals are the cache's."""
     import datasets
 
-    result = runner.invoke(app, ["stats", str(video_cache.out), "--format", "json"])
+    rows = datasets.load_from_disk(str(video_cache.out / "train")).to_list()
+    assert_counts_by_modality(stats_json(str(video_cache.out)), rows)
+    text = runner.invoke(app, ["stats", str(video_cache.out)])
+    assert "video " in text.stdout and "videos per record: mean" in text.stdout, text.stdout
+
+
+def test_stats_of_jsonl_takes_the_video_options(capped_cache: tuple[Path, Any], clips: Clips) -> None:
+    """`vlprep stats data.jsonl` with the capped video options counts what `vlprep cache` with them cached."""
+    import datasets
+
+    out, result = capped_cache
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])
-    lengths = [row["lengths"] for row in datasets.load_from_disk(str(video_cache.out / "train")).to_list()]
-    assert report["tokens"] == sum(lengths) and report["lengths"]["max"] == max(lengths)
+    rows = datasets.load_from_disk(str(out / "train")).to_list()
+    assert_counts_by_modality(stats_json(str(clips.folder / "capped-input.jsonl"), *CAPPED_OPTIONS), rows)

@@ -31,7 +31,7 @@ from vlprep.ray_engine import RayUnavailable, check_reachable, import_ray
 from vlprep.reader import count_lines
 from vlprep.report import make_writer
 from vlprep.rules import RULES, Severity, select_codes
-from vlprep.settings import FACTOR, CountSettings
+from vlprep.settings import FACTOR, CountSettings, VideoSettings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers are processes; no tokenizer threads across fork
 
@@ -173,6 +173,9 @@ MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="L
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bar or status line.")]
 ImageTimeout = Annotated[float, typer.Option("--image-timeout", min=0.01,
                                              help="Seconds one image check may take before it is reported (I014).")]
+VideoTimeout = Annotated[float, typer.Option(
+    "--video-timeout", min=0.01, help="Seconds one video check (header, and the full decode without --fast) may take "
+                                      "before it is reported (V014).")]
 Model = Annotated[Optional[str], typer.Option(
     "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", metavar="",
@@ -184,6 +187,23 @@ ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+Fps = Annotated[float, typer.Option("--fps", min=0.001, help="ms-swift FPS: video frames sampled per second.")]
+FpsMinFrames = Annotated[int, typer.Option("--fps-min-frames", min=1,
+                                           help="ms-swift FPS_MIN_FRAMES: fewest frames sampled per video.")]
+FpsMaxFrames = Annotated[int, typer.Option("--fps-max-frames", min=VideoSettings.frame_factor,
+                                           help="ms-swift FPS_MAX_FRAMES: most frames sampled per video.")]
+VideoMinTokens = Annotated[int, typer.Option("--video-min-tokens", min=1,
+                                             help="ms-swift VIDEO_MIN_TOKEN_NUM: fewest tokens per pair of frames.")]
+VideoMaxTokens = Annotated[int, typer.Option("--video-max-tokens", min=1,
+                                             help="ms-swift VIDEO_MAX_TOKEN_NUM: most tokens per pair of frames.")]
+
+
+def video_settings(fps: float, fps_min_frames: int, fps_max_frames: int, video_min_tokens: int,
+                   video_max_tokens: int) -> VideoSettings:
+    if video_max_tokens < video_min_tokens:
+        raise usage_error(f"--video-max-tokens {video_max_tokens} is below --video-min-tokens {video_min_tokens}")
+    return VideoSettings(fps=fps, fps_min_frames=fps_min_frames, fps_max_frames=fps_max_frames,
+                         video_min_tokens=video_min_tokens, video_max_tokens=video_max_tokens)
 
 
 class Engine(str, Enum):
@@ -223,22 +243,25 @@ def processor_error(error: Exception, model: Optional[str]) -> typer.Exit:
 
 
 def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_pixels: Optional[int],
-                   max_ratio: float) -> CountSettings:
+                   max_ratio: float, video: VideoSettings = VideoSettings()) -> CountSettings:
     if image_max_tokens is not None and max_pixels is not None:
         raise usage_error("give --image-max-tokens or its legacy spelling --max-pixels, not both")
     max_tokens = image_max_tokens or (max_pixels // (FACTOR * FACTOR) if max_pixels else CountSettings.image_max_tokens)
     if max_tokens < image_min_tokens:
         raise usage_error(f"--image-max-tokens {max_tokens} is below --image-min-tokens {image_min_tokens}")
-    return CountSettings(image_max_tokens=max_tokens, image_min_tokens=image_min_tokens, max_ratio=int(max_ratio))
+    return CountSettings(image_max_tokens=max_tokens, image_min_tokens=image_min_tokens, max_ratio=int(max_ratio),
+                         video=video)
 
 
 def pipeline_options(image_root: Optional[Path], fast: bool, max_image_pixels: int, max_ratio: float,
-                     max_images: int, image_timeout: float, **extra: object) -> PipelineOptions:
+                     max_images: int, image_timeout: float, video: VideoSettings, video_timeout: float,
+                     **extra: object) -> PipelineOptions:
     if image_root is not None and not image_root.is_dir():
         raise usage_error(f"--image-root {image_root}: not a directory")
     limits = ImageLimits(max_pixels=max_image_pixels, max_ratio=max_ratio, full_decode=not fast)
     return PipelineOptions(image_root=image_root.resolve() if image_root else None, limits=limits,
-                           max_images=max_images, image_timeout_s=image_timeout, **extra)  # type: ignore[arg-type]
+                           max_images=max_images, image_timeout_s=image_timeout, video=video,
+                           video_timeout_s=video_timeout, **extra)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -260,12 +283,18 @@ def lint(
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
+    video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
     max_length: MaxLength = None,
     model: Model = None,
     trust_remote_code: TrustRemoteCode = False,
     image_max_tokens: ImageMaxTokens = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     max_pixels: MaxPixels = None,
+    fps: Fps = VideoSettings.fps,
+    fps_min_frames: FpsMinFrames = VideoSettings.fps_min_frames,
+    fps_max_frames: FpsMaxFrames = VideoSettings.fps_max_frames,
+    video_min_tokens: VideoMinTokens = VideoSettings.video_min_tokens,
+    video_max_tokens: VideoMaxTokens = VideoSettings.video_max_tokens,
     engine: EngineOption = Engine.local,
     ray_address: RayAddress = None,
     quiet: Quiet = False,
@@ -279,9 +308,10 @@ def lint(
     files = check_inputs(files, "lint")
     engine_name, ray_address = engine_choice(engine, ray_address)
     active = active_rules(select, ignore)
-    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
-    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout,
-                               max_length=max_length)
+    video = video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens)
+    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio, video)
+    options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
+                               video_timeout, max_length=max_length)
     counter = None
     if max_length:
         from vlprep.tokens import TokenCounter
@@ -337,6 +367,11 @@ def cache(
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     max_pixels: MaxPixels = None,
     max_ratio: MaxRatio = ImageLimits.max_ratio,
+    fps: Fps = VideoSettings.fps,
+    fps_min_frames: FpsMinFrames = VideoSettings.fps_min_frames,
+    fps_max_frames: FpsMaxFrames = VideoSettings.fps_max_frames,
+    video_min_tokens: VideoMinTokens = VideoSettings.video_min_tokens,
+    video_max_tokens: VideoMaxTokens = VideoSettings.video_max_tokens,
     max_length: MaxLength = None,
     embed_images: Annotated[bool, typer.Option("--embed-images", metavar="", help="Store image bytes in the cache (portable).")] = False,
     verify: Annotated[str, typer.Option(
@@ -349,6 +384,7 @@ def cache(
     max_images: MaxImages = 64,
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
+    video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
     force: Annotated[bool, typer.Option("--force", metavar="", help="Replace an existing vlprep cache at --out.")
                      ] = False,
     resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue an interrupted build (same command) from its "
@@ -379,11 +415,13 @@ def cache(
     engine_name, ray_address = engine_choice(engine, ray_address)
     if val_files and val_ratio:
         raise usage_error("give --val FILE or --val-ratio, not both")
-    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio)
+    video = video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens)
+    settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio, video)
     request = CacheRequest(
         train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, model=model,
         trust_remote_code=trust_remote_code, settings=settings,
-        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout),
+        pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
+                                  video_timeout),
         max_length=max_length, embed_images=embed_images, verify=parse_verify(verify), workers=workers, force=force,
         resume=resume, shard_lines=shard_lines, max_line_bytes=max_line_bytes, engine=engine_name,
         ray_address=ray_address)
@@ -597,6 +635,11 @@ def stats(
     image_max_tokens: WhatIf = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     max_ratio: MaxRatio = ImageLimits.max_ratio,
+    fps: Fps = VideoSettings.fps,
+    fps_min_frames: FpsMinFrames = VideoSettings.fps_min_frames,
+    fps_max_frames: FpsMaxFrames = VideoSettings.fps_max_frames,
+    video_min_tokens: VideoMinTokens = VideoSettings.video_min_tokens,
+    video_max_tokens: VideoMaxTokens = VideoSettings.video_max_tokens,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the plots (lengths, pack fill, pixel-limit "
                                                                "what-if) to this PNG.")] = None,
     model: Model = None,
@@ -616,7 +659,8 @@ def stats(
     from vlprep.stats import stats_document
 
     what_if_values = parse_what_if(image_max_tokens)
-    settings = count_settings(None, image_min_tokens, None, max_ratio)
+    settings = count_settings(None, image_min_tokens, None, max_ratio,
+                              video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens))
     collected = collect_for_stats(target, model, trust_remote_code, settings, max_length, workers, image_root,
                                   with_sizes=bool(what_if_values) or plot is not None)
     shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)

@@ -4,7 +4,7 @@ Lines are read in the parent and sent to workers in chunks (Parquet and Arrow fi
 workers read themselves); at most `4 × workers` chunks are in flight, so memory does not
 grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill, or its watchdog
 ending it on an image that overran --image-timeout) breaks the pool: the pool is rebuilt and the lost chunks are re-run
-one line per task, so only the line that kills a worker again is reported (I014 for a timeout, W001 otherwise) and the
+one line per task, so only the line that kills a worker again is reported (I014/V014 for a timeout, W001 otherwise) and the
 run goes on.
 """
 
@@ -27,7 +27,7 @@ from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.inputs import is_stdin
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.reader import RawLine, iter_records
-from vlprep.watchdog import Watchdog, new_marker_dir, read_marker
+from vlprep.watchdog import Watchdog, new_marker_dir, read_marker, timeout_problem
 
 Chunk = tuple[str, "list[RawLine] | RowSlice"]  # a RowSlice of a Parquet/Arrow file is read by the worker itself
 MAX_LINE_BYTES_DEFAULT = 64 << 20
@@ -159,7 +159,7 @@ class _PoolRunner:
 
     def _isolated(self, name: str, raw: RawLine) -> list[RecordResult]:
         """Run one line alone. A pool breaks when any of its workers dies, also an idle one killed from outside, so a
-        line is blamed (W001) only when it breaks a fresh pool twice; a timeout marker blames it (I014) at once."""
+        line is blamed (W001) only when it breaks a fresh pool twice; a timeout marker blames it (I014/V014) at once."""
         for _ in range(2):
             try:
                 return self._pool.submit(_run_chunk, (name, [raw])).result()
@@ -167,9 +167,8 @@ class _PoolRunner:
                 self._restart()
                 marker = read_marker(self._marker_dir, name, raw.number)
                 if marker is not None:
-                    return [self._blamed(name, raw, Diagnostic(
-                        "I014", raw.line, f"image {marker['image']} took longer than --image-timeout "
-                                          f"{marker['timeout_s']} s to check", name, index=raw.index))]
+                    code, message = timeout_problem(marker)
+                    return [self._blamed(name, raw, Diagnostic(code, raw.line, message, name, index=raw.index))]
         return [self._blamed(name, raw, Diagnostic("W001", raw.line, "the worker process died while checking this "
                                                                      "record, twice (crash or out-of-memory kill)",
                                                    name, index=raw.index))]

@@ -80,7 +80,6 @@ class Normalized:
     input_format: str | None
     record: dict[str, Any] | None
     problems: list[tuple[str, str]] = field(default_factory=list)  # (rule code, message)
-    has_video: bool = False
     has_audio: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # key as written -> the column ms-swift maps it to
 
@@ -113,7 +112,10 @@ def normalize(obj: dict[str, Any]) -> Normalized:
             _normalize_objects(out)
     videos = _image_list(row.get("videos"), "videos", out)
     if videos and out.record is not None:
-        out.record["videos"] = videos
+        if out.record.get("videos"):
+            out.problems.append(("S012", "videos in typed content parts and a top-level `videos` list: ms-swift's "
+                                         "template refuses to mix them"))
+        out.record["videos"] = out.record.get("videos", []) + videos
     if row.get("audios"):
         out.has_audio = True
     return out
@@ -163,6 +165,7 @@ def _from_messages(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
         turns = _from_openai_tool_calls(turns, source, out)
     messages: list[dict[str, Any]] = []
     part_images: list[str] = []
+    part_videos: list[str] = []
     for index, turn in enumerate(turns):
         where = f"{source}[{index}]"
         if not isinstance(turn, dict):
@@ -187,7 +190,7 @@ def _from_messages(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
                 out.problems.append(("S003", f"{where}.{content_key} is a list of parts in a system turn: ms-swift's "
                                              "template cannot encode it"))
                 continue
-            content = _from_parts(content, f"{where}.{content_key}", part_images, out)
+            content = _from_parts(content, f"{where}.{content_key}", part_images, part_videos, out)
         elif content is None:
             out.problems.append(("S003", f"{where}.{content_key} is null: ms-swift's loader drops the record"))
             continue
@@ -208,6 +211,8 @@ def _from_messages(obj: dict[str, Any], row: dict[str, Any]) -> Normalized:
             messages.insert(0, {"role": "system", "content": system})
     if messages:
         out.record = {"messages": messages, "images": images + part_images}
+        if part_videos:
+            out.record["videos"] = part_videos
     return out
 
 
@@ -312,9 +317,9 @@ def _image_list(value: Any, key: str, out: Normalized) -> list[str]:
     return images
 
 
-def _from_parts(parts: list[Any], where: str, images: list[str], out: Normalized) -> str:
-    """Flatten typed parts the way ms-swift's template does: text kept, each media part becomes its tag, the image
-    reference (a string, or an object's `url`) appended in order."""
+def _from_parts(parts: list[Any], where: str, images: list[str], videos: list[str], out: Normalized) -> str:
+    """Flatten typed parts the way ms-swift's template does (`StdTemplateInputs.remove_messages_media`): text kept,
+    each media part becomes its tag, its reference (a string, or an object's `url`) appended in order."""
     pieces: list[str] = []
     for part_index, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -335,13 +340,35 @@ def _from_parts(parts: list[Any], where: str, images: list[str], out: Normalized
             images.append(ref)
             pieces.append(IMAGE_TAG)
         elif kind in ("video", "video_url"):
-            out.has_video = True  # rejected as a whole (M005): no tag, so no tag/video count rule fires too
+            ref = _video_part(part.get(kind), f"{at}.{kind}", out)
+            if ref is not None:
+                videos.append(ref)
+                pieces.append(VIDEO_TAG)
         elif kind in ("audio", "input_audio", "audio_url"):
             out.has_audio = True
             pieces.append(AUDIO_TAG)
         else:
-            out.problems.append(("S003", f"{at} is not a text/image/image_url part"))
+            out.problems.append(("S003", f"{at} is not a text/image/image_url/video/video_url part"))
     return "".join(pieces)
+
+
+def _video_part(ref: Any, at: str, out: Normalized) -> str | None:
+    """The video file of a `video`/`video_url` part, or None with the problem reported: an object without `url`
+    (ms-swift's loader fails on it) or a value that is not one file (a list of frames: vlprep counts video files)."""
+    if isinstance(ref, dict):
+        if "url" not in ref:
+            out.problems.append(("M005", f"{at} is an object without `url`: ms-swift reads only `url` and fails on "
+                                         "this part"))
+            return None
+        ref = ref["url"]
+    if isinstance(ref, str) and ref:
+        return ref
+    if not ref:
+        out.problems.append(("S012", f"{at} has no video path or url"))
+    else:
+        out.problems.append(("M005", f"{at} is a {type(ref).__name__}, not one video file: vlprep counts videos "
+                                     "given as a path or url"))
+    return None
 
 
 # ---- query/response, alpaca --------------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlprep.checks.conversation import check_conversation, check_objects
 from vlprep.checks.images import ImageCheck, ImageLimits, check_image
-from vlprep.checks.videos import check_video
+from vlprep.checks.videos import VideoCheck, check_video
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.normalize import normalize
 from vlprep.reader import RawLine
@@ -29,11 +30,13 @@ class PipelineOptions:
     keep_records: bool = False  # keep the canonical record and original text (needed by `cache`)
     max_length: int | None = None
     image_timeout_s: float = 60.0
+    video_timeout_s: float = 600.0
+    video: VideoSettings = field(default_factory=VideoSettings)  # FPS_MIN_FRAMES for V010 when nothing is counted
 
 
 class ImageCache:
-    """Per-worker memo of image checks (datasets often reference one image from many records), each check guarded by
-    the worker's watchdog when it has one."""
+    """Per-worker memo of image checks (datasets often reference one image from many records); image and video checks
+    are guarded by the worker's watchdog when it has one."""
 
     def __init__(self, watchdog: Watchdog | None = None, capacity: int = 4096) -> None:
         self._entries: OrderedDict[tuple[str, str], ImageCheck] = OrderedDict()
@@ -56,6 +59,15 @@ class ImageCache:
             if len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
         return result
+
+    def check_video(self, ref: str, base_dir: Path, options: PipelineOptions, settings: VideoSettings,
+                    where: tuple[str, int]) -> VideoCheck:
+        """A video check (not memoized: a video is rarely shared), under the watchdog with --video-timeout."""
+        guard = (self._watchdog.guard(where[0], where[1], ref, "video", options.video_timeout_s)
+                 if self._watchdog is not None else nullcontext())
+        with guard:
+            return check_video(ref, base_dir, options.image_root, options.limits.full_decode, settings.fps_min_frames,
+                               settings.frame_factor)
 
 
 def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: ImageCache, counter: Any = None
@@ -101,8 +113,6 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     result.columns = normalized.columns
     for code, message in normalized.problems:
         report(code, message)
-    if normalized.has_video:
-        report("M005", "a video in typed content parts: vlprep counts videos given with <video> tags and `videos`")
     if normalized.has_audio:
         report("M006", "the record has audio: Qwen3-VL takes no audio")
     record = normalized.record
@@ -111,8 +121,8 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
-    video_settings = counter.settings.video if counter is not None else VideoSettings()
-    _check_videos(record.get("videos", []), file.parent, options, video_settings, result, report)
+    video_settings = counter.settings.video if counter is not None else options.video
+    _check_videos(record.get("videos", []), file.parent, options, video_settings, images, result, report)
     for code, message in check_objects(record, result.images):
         report(code, message)
     if options.keep_records:
@@ -194,10 +204,9 @@ def _check_images(refs: list[str], base_dir: Path, options: PipelineOptions, ima
 
 
 def _check_videos(refs: list[str], base_dir: Path, options: PipelineOptions, settings: VideoSettings,
-                  result: RecordResult, report: Any) -> None:
+                  images: ImageCache, result: RecordResult, report: Any) -> None:
     for index, ref in enumerate(refs):
-        checked = check_video(ref, base_dir, options.image_root, options.limits.full_decode, settings.fps_min_frames,
-                              settings.frame_factor)
+        checked = images.check_video(ref, base_dir, options, settings, (result.file, result.number))
         for code, message in checked.problems:
             report(code, f"videos[{index}]: {message}")
         if checked.header is not None:

@@ -22,9 +22,11 @@ def render_png(collected: Any, doc: dict[str, Any]) -> bytes:
     plan = doc["packing"]
     figure, (lengths_ax, fill_ax, what_if_ax) = plt.subplots(1, 3, figsize=(15, 4.2), dpi=80)
     lengths = [row.length for row in rows]
-    lengths_ax.hist([lengths, lengths], bins=40, stacked=True, color=["#4c72b0", "#dd8452"],
-                    weights=[[(row.length - row.image_tokens) / row.length for row in rows],
-                             [row.image_tokens / row.length for row in rows]], label=["text tokens", "image tokens"])
+    lengths_ax.hist([lengths, lengths, lengths], bins=40, stacked=True, color=["#4c72b0", "#dd8452", "#8172b3"],
+                    weights=[[(row.length - row.image_tokens - row.video_tokens) / row.length for row in rows],
+                             [row.image_tokens / row.length for row in rows],
+                             [row.video_tokens / row.length for row in rows]],
+                    label=["text tokens", "image tokens", "video tokens"])
     if collected.max_length:
         lengths_ax.axvline(collected.max_length, color="#c44e52", linestyle="--", label="max_length")
     lengths_ax.set(title="record lengths", xlabel="tokens per record", ylabel="records (split by token share)")

@@ -12,8 +12,8 @@ store, on its first task. At most 4 tasks per CPU of the cluster are in flight.
 
 A task whose worker dies (segfault, out-of-memory kill) is retried once by Ray; when it dies again its units are
 re-run one per task (each retried once by Ray as well), so only a unit that kills its worker every time is reported:
-I014 when the worker's watchdog left a marker for it (an image over --image-timeout; seen on the driver's node only),
-W001 otherwise. Ray Data's operators were not used: an actor pool fails the whole dataset once its restarts are spent,
+I014/V014 when the worker's watchdog left a marker for it (an image over --image-timeout, a video over --video-timeout;
+seen on the driver's node only), W001 otherwise. Ray Data's operators were not used: an actor pool fails the whole dataset once its restarts are spent,
 and the blame has to land on one record.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 from vlprep.diagnostics import Diagnostic, RecordResult
 from vlprep.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.reader import LineRange, RawLine, is_plain_jsonl, iter_line_range, iter_records, line_ranges
-from vlprep.watchdog import Watchdog, new_marker_dir, read_marker
+from vlprep.watchdog import Watchdog, new_marker_dir, read_marker, timeout_problem
 
 TASK_LINES = 128
 TASK_BYTES = 4 << 20
@@ -210,8 +210,8 @@ class _Runner:
     def _blamed(self, name: str, raw: RawLine) -> RecordResult:
         marker = read_marker(self._marker_dir, name, raw.number)
         if marker is not None:
-            diagnostic = Diagnostic("I014", raw.line, f"image {marker['image']} took longer than --image-timeout "
-                                                      f"{marker['timeout_s']} s to check", name, index=raw.index)
+            code, message = timeout_problem(marker)
+            diagnostic = Diagnostic(code, raw.line, message, name, index=raw.index)
         else:
             diagnostic = Diagnostic("W001", raw.line, "the worker process died while checking this record, twice "
                                                       "(crash or out-of-memory kill)", name, index=raw.index)

@@ -86,7 +86,8 @@ def stats_section(doc: dict[str, Any]) -> str:
     lengths = doc["lengths"]
     return table([
         ("records (train)", doc["records"]), ("tokens", doc["tokens"]),
-        ("image-token share", percent(doc["image_token_share"])), ("text-token share", percent(doc["text_token_share"])),
+        ("image-token share", percent(doc["image_token_share"])), ("video-token share", percent(doc["video_token_share"])),
+        ("text-token share", percent(doc["text_token_share"])),
         ("trained-token share (label ≠ -100)", percent(doc["trained_token_share"])),
         ("length p50 / p95 / p99 / max", f"{lengths['p50']:,} / {lengths['p95']:,} / {lengths['p99']:,} / "
                                          f"{lengths['max']:,}"),

@@ -100,7 +100,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("M003", "image-tag-in-assistant", _E, "An <image> tag in an assistant turn: the model would be trained to emit it."),
     Rule("M004", "tag-without-images", _E, "A literal <image> in a record with no images: ms-swift trains on the text "
                                            "<image> (3 tokens) where a picture was meant, as for M001."),
-    Rule("M005", "video-unsupported", _E, "A video in OpenAI-style typed content parts: vlprep counts and caches videos given with <video> tags and a `videos` list only."),
+    Rule("M005", "video-unsupported", _E, "A video in typed content parts that is not one video file (e.g. a list of frames: vlprep counts video files) or an object without `url` (ms-swift's template fails on it)."),
     Rule("M006", "audio-unsupported", _E, "The record has <audio> tags or audios: Qwen3-VL takes no audio."),
     # --- template injection ---
     Rule("T001", "control-token-in-content", _E,
@@ -122,6 +122,7 @@ _CATALOG: tuple[Rule, ...] = (
     Rule("V011", "no-frame-count", _E, "The header gives no frame count: the training reader estimates it, so the token count cannot be known exactly."),
     Rule("V012", "remote-video", _E, "The video is a URL or inline data: vlprep reads local video files only."),
     Rule("V013", "unencodable-video", _E, "ms-swift cannot encode the video under the video settings (its resize or frame sampling raises)."),
+    Rule("V014", "video-check-timeout", _E, "Reading the video's header, or (full mode) decoding its frames, took longer than --video-timeout seconds."),
     Rule("I001", "image-missing", _E, "The image file does not exist."),
     Rule("I002", "image-outside-root", _E, "The image path resolves (symlinks followed) outside --image-root."),
     Rule("I003", "not-an-image", _E, "The file is not an image in a format Pillow can read."),

@@ -1,6 +1,6 @@
 """`vlprep stats`: what training will get, from a cache (its rows) or from JSONL (header-only counting, nothing written).
 
-Every accepted record becomes a `RowFacts`: its length (ms-swift's `lengths`), image and trained tokens (labels ≠ -100,
+Every accepted record becomes a `RowFacts`: its length (ms-swift's `lengths`), image, video and trained tokens (labels ≠ -100,
 from `TokenCounter.encode`, the same labels `vlprep show` prints), its turns and its images' header sizes (for the
 what-if pixel limits, which change only the image tokens: the text side of a record does not depend on them).
 """
@@ -44,6 +44,8 @@ class RowFacts:
     images: int
     turns: list[Turn]
     image_sizes: list[tuple[int, int]]  # (width, height) as the header says; [] when not read
+    video_tokens: int = 0
+    videos: int = 0
 
 
 @dataclass
@@ -82,6 +84,8 @@ class CountedFacts:
     grids: tuple[tuple[int, int, int], ...]
     trained_tokens: int
     turns: list[Turn]
+    video_tokens: int = 0
+    videos: int = 0
 
 
 class FactsCounter:
@@ -95,14 +99,16 @@ class FactsCounter:
     def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[Any, ...] = ()) -> CountedFacts:
         encoded = self.counter.encode(record, images, videos)
         image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
+        video_tokens = sum(t * h * w for t, h, w in encoded.video_grids) // (MERGE_SIZE * MERGE_SIZE)
         return CountedFacts(len(encoded.input_ids), image_tokens, encoded.grids,
                             sum(1 for label in encoded.labels if label != -100),
-                            split_turns(encoded.input_ids, encoded.labels, self.counter.backend.id_to_token))
+                            split_turns(encoded.input_ids, encoded.labels, self.counter.backend.id_to_token),
+                            video_tokens, len(encoded.video_grids))
 
 
 def row_facts(counted: CountedFacts, sizes: list[tuple[int, int]]) -> RowFacts:
     return RowFacts(counted.length, counted.image_tokens, counted.trained_tokens, len(counted.grids), counted.turns,
-                    sizes)
+                    sizes, counted.video_tokens, counted.videos)
 
 
 def make_counter(model: str | None, trust_remote_code: bool, settings: CountSettings) -> Any:
@@ -318,6 +324,8 @@ def summary(collected: Collected) -> dict[str, Any]:
     rows = collected.rows
     tokens = sum(row.length for row in rows)
     image_tokens = sum(row.image_tokens for row in rows)
+    video_tokens = sum(row.video_tokens for row in rows)
+    text_tokens = tokens - image_tokens - video_tokens
     trained = sum(row.trained_tokens for row in rows)
     by_role: Counter[str] = Counter()
     trained_by_role: Counter[str] = Counter()
@@ -339,14 +347,18 @@ def summary(collected: Collected) -> dict[str, Any]:
         "max_length": collected.max_length,
         "tokens": tokens,
         "image_tokens": image_tokens,
-        "text_tokens": tokens - image_tokens,
+        "video_tokens": video_tokens,
+        "text_tokens": text_tokens,
         "trained_tokens": trained,
         "image_token_share": share(image_tokens, tokens),
-        "text_token_share": share(tokens - image_tokens, tokens),
+        "video_token_share": share(video_tokens, tokens),
+        "text_token_share": share(text_tokens, tokens),
         "trained_token_share": share(trained, tokens),
         "lengths": distribution([row.length for row in rows]),
         "images_per_record": {**distribution([row.images for row in rows]),
                               "histogram": dict(sorted(Counter(row.images for row in rows).items()))},
+        "videos_per_record": {**distribution([row.videos for row in rows]),
+                              "histogram": dict(sorted(Counter(row.videos for row in rows).items()))},
         "turns_per_record": distribution([len(row.turns) for row in rows]),
         "turns_by_role": {role: {"turns": turns_by_role[role], "tokens": by_role[role],
                                  "trained": trained_by_role[role]} for role in sorted(by_role)},

@@ -16,7 +16,8 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     lengths = doc["lengths"]
     console.print(f"[bold]{', '.join(doc['paths'])}[/] ({doc['source']}): {doc['records']:,} records, "
                   f"{doc['rejected']:,} rejected, {doc['input_lines']:,} input lines")
-    console.print(f"  tokens {doc['tokens']:,}: image {pct(doc['image_token_share'])}, text "
+    console.print(f"  tokens {doc['tokens']:,}: image {pct(doc['image_token_share'])}, video "
+                  f"{pct(doc['video_token_share'])}, text "
                   f"{pct(doc['text_token_share'])}; trained (label != -100) {doc['trained_tokens']:,} = "
                   f"{pct(doc['trained_token_share'])}")
     console.print(f"  length p50 {lengths['p50']:,}  p90 {lengths['p90']:,}  p95 {lengths['p95']:,}  "
@@ -24,6 +25,10 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     images = doc["images_per_record"]
     console.print(f"  images per record: mean {images['mean']}, max {images['max']}; "
                   + ", ".join(f"{count} image(s): {rows:,}" for count, rows in images["histogram"].items()))
+    videos = doc["videos_per_record"]
+    if videos["max"]:
+        console.print(f"  videos per record: mean {videos['mean']}, max {videos['max']}; "
+                      + ", ".join(f"{count} video(s): {rows:,}" for count, rows in videos["histogram"].items()))
     roles = ", ".join(f"{role} {info['turns']:,} turns / {info['tokens']:,} tokens ({info['trained']:,} trained)"
                       for role, info in doc["turns_by_role"].items())
     console.print(f"  turns per record: mean {doc['turns_per_record']['mean']}, max {doc['turns_per_record']['max']}; "

@@ -133,6 +133,11 @@ def fit(
     image_min_tokens: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
     max_ratio: Annotated[Optional[int], Opt(help="An int, as ms-swift's MAX_RATIO. Default: the cache's; another "
                                                  "value is refused.")] = None,
+    fps: Annotated[Optional[float], Opt(help="ms-swift's FPS. Default: the cache's; another value is refused.")] = None,
+    fps_min_frames: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
+    fps_max_frames: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
+    video_min_tokens: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
+    video_max_tokens: Annotated[Optional[int], Opt(help="Default: the cache's; another value is refused.")] = None,
     save_steps: Annotated[Optional[int], FitOpt(field_name="save_steps")] = None,
     eval_steps: Annotated[Optional[int], FitOpt(field_name="eval_steps")] = None,
     logging_steps: Annotated[Optional[int], FitOpt(field_name="logging_steps")] = None,

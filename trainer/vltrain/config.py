@@ -53,6 +53,12 @@ class FitConfig:
     image_max_tokens: int | None = None
     image_min_tokens: int | None = None
     max_ratio: int | None = None
+    # video settings (ms-swift's FPS, FPS_MIN_FRAMES, ...): None means "the cache's"; a different value is refused
+    fps: float | None = None
+    fps_min_frames: int | None = None
+    fps_max_frames: int | None = None
+    video_min_tokens: int | None = None
+    video_max_tokens: int | None = None
     # bookkeeping
     save_steps: int = 500
     eval_steps: int = 500

@@ -79,7 +79,7 @@ def run_guards(config: FitConfig) -> Preflight:
     preflight.checks.append(_weights_check(config, model_dir))
     preflight.checks.append(_processor_check(config, model_dir, preflight.manifest, cache_dir))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
-    preflight.checks.append(_video_settings_check(preflight.manifest))
+    preflight.checks.append(_video_settings_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
     preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
     preflight.checks.append(_attention_check(config, preflight))
@@ -247,16 +247,24 @@ def cached_video_settings(manifest: dict[str, Any]) -> Any:
     return VideoSettings.from_manifest(manifest["counting"])
 
 
-def _video_settings_check(manifest: dict[str, Any]) -> Check:
-    """ms-swift reads the video settings and the reader from the environment: one that differs from the cache's would
-    sample or resize video frames differently, and another reader (or version) may sample other frames."""
+_VIDEO_OPTIONS = ("fps", "fps_min_frames", "fps_max_frames", "video_min_tokens", "video_max_tokens")
+
+
+def _video_settings_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
+    """ms-swift reads the video settings and the reader from the environment: one asked for (by an option, the config
+    or the environment) that differs from the cache's would sample or resize video frames differently, and another
+    reader (or version) may sample other frames."""
     from importlib.metadata import PackageNotFoundError, version
 
     from vlprep.settings import VIDEO_READER_VERSION
 
-    expected = cached_video_settings(manifest).swift_env()
-    differing = [f"${name}={os.environ[name]} (cache: {value})" for name, value in expected.items()
-                 if os.environ.get(name) and not _same_setting(os.environ[name], value)]
+    cached = cached_video_settings(manifest)
+    expected = cached.swift_env()
+    differing = [f"--{key.replace('_', '-')}={getattr(config, key)} (cache: {getattr(cached, key)})"
+                 for key in _VIDEO_OPTIONS
+                 if getattr(config, key) is not None and float(getattr(config, key)) != float(getattr(cached, key))]
+    differing += [f"${name}={os.environ[name]} (cache: {value})" for name, value in expected.items()
+                  if os.environ.get(name) and not _same_setting(os.environ[name], value)]
     differing += [f"${name}={os.environ[name]} (converted by ms-swift to VIDEO_*_TOKEN_NUM)"
                   for name in ("VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS") if os.environ.get(name)]
     cached_reader = (manifest["counting"].get("video") or {}).get("reader_version", VIDEO_READER_VERSION)

@@ -39,7 +39,7 @@ def check_video(ref: str, base_dir: Path, image_root: Path | None, full_decode: 
     if escape:
         return VideoCheck(None, (("I002", escape[1]),))
     assert path is not None
-    if not path.is_file():
+    if not path.exists():
         return VideoCheck(None, (("V001", f"video not found: {path}"),))
     try:
         return _inspect(path, full_decode, min_frames, frame_factor)
