@@ -433,27 +433,10 @@ def video_line(video: str, index: int) -> str:
                                     {"role": "assistant", "content": f"Answer {index}."}], "videos": [video]})
 
 
-@pytest.mark.parametrize("kind", ["image", "video"])
-def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path) -> None:
-    """Deterministic variant of "kill whatever worker takes long": a thread kills exactly the worker processes that are
-    blocked opening the FIFO (kernel wait channel `wait_for_partner`), every time one is, and no other. The image
-    and video timeouts are far away, so only a crash can end those checks. Where the kernel hides wait channels,
-    workers alive for more than 2 s are killed instead (the healthy ones finish in well under a second)."""
-    shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
-    if kind == "image":
-        hang = clean_line("hang.jpg", 4)
-    else:
-        from video_fixtures import write_clip
-
-        write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
-        hang = video_line("hang.mp4", 4)
-    os.mkfifo(tmp_path / ("hang.jpg" if kind == "image" else "hang.mp4"))
-    data = write_lines(tmp_path / "data.jsonl", [clean_line("photo.jpg", 1), clean_line("photo.jpg", 2),
-                                                 video_line("clip.mp4", 3) if kind == "video"
-                                                 else clean_line("photo.jpg", 3), hang])
-    precise = fifo_open_blocks_visibly()
-    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--video-timeout", "600",
-                     "--workers", "2"], tmp_path, "lint")
+def kill_workers_blocked_on_a_fifo(process: subprocess.Popen[Any], precise: bool = True
+                                   ) -> tuple[threading.Thread, list[int]]:
+    """A thread that SIGKILLs every descendant of `process` blocked opening a FIFO (kernel wait channel
+    `wait_for_partner`; with precise=False, every one alive for more than 2 s) until `process` ends; the pids killed."""
     kills: list[int] = []
 
     def killer() -> None:
@@ -475,6 +458,31 @@ def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
+    return thread, kills
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path) -> None:
+    """Deterministic variant of "kill whatever worker takes long": a thread kills exactly the worker processes that are
+    blocked opening the FIFO (kernel wait channel `wait_for_partner`), every time one is, and no other. The image
+    and video timeouts are far away, so only a crash can end those checks. Where the kernel hides wait channels,
+    workers alive for more than 2 s are killed instead (the healthy ones finish in well under a second)."""
+    shutil.copy(FIXTURES / "images" / "photo.jpg", tmp_path / "photo.jpg")
+    if kind == "image":
+        hang = clean_line("hang.jpg", 4)
+    else:
+        from video_fixtures import write_clip
+
+        write_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=64, height=48)
+        hang = video_line("hang.mp4", 4)
+    os.mkfifo(tmp_path / ("hang.jpg" if kind == "image" else "hang.mp4"))
+    data = write_lines(tmp_path / "data.jsonl", [clean_line("photo.jpg", 1), clean_line("photo.jpg", 2),
+                                                 video_line("clip.mp4", 3) if kind == "video"
+                                                 else clean_line("photo.jpg", 3), hang])
+    precise = fifo_open_blocks_visibly()
+    process = start(["lint", str(data), "--format", "json", "-q", "--image-timeout", "600", "--video-timeout", "600",
+                     "--workers", "2"], tmp_path, "lint")
+    thread, kills = kill_workers_blocked_on_a_fifo(process, precise)
     code, out, err = finish(process, tmp_path, "lint", timeout=120)
     thread.join()
     report = json.loads(out)
