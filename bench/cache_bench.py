@@ -355,6 +355,38 @@ def measure_size(n: int, args: argparse.Namespace, out: Path, model: Path, worke
     return result, data
 
 
+def verification_cost(data_path: Path, model: Path, records: int = 8) -> dict[str, float]:
+    """What one verified record costs ms-swift's encoder child (1 encoder, this machine): the child's start (import
+    ms-swift, load the processor: until its first answer, on a text-only record), then `records` bench records encoded
+    as the cache encodes a sampled one (the original line through ms-swift's loader + template, and the cached row
+    through the template), and `records` others as the row alone (the template's share). Different records for the
+    two, so no image is decoded twice (a second encode of the same record would find warm caches)."""
+    from vlprep.settings import CountSettings
+    from vlprep.swift_oracle import SwiftOracle
+
+    lines = data_path.read_text(encoding="utf-8").splitlines()[:2 * records]
+    rows = []
+    for line in lines:
+        record = json.loads(line)
+        record["images"] = [str((data_path.parent / ref).resolve()) for ref in record["images"]]
+        rows.append((record, line))
+    text_only = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
+    started = time.perf_counter()
+    with SwiftOracle(str(model), CountSettings().swift_env()) as oracle:
+        oracle.encode(text_only)
+        ready = time.perf_counter() - started
+        started = time.perf_counter()
+        for record, line in rows[:records]:
+            oracle.encode(record, raw={"text": line, "base_dir": str(data_path.parent)})
+        both = (time.perf_counter() - started) / records
+        started = time.perf_counter()
+        for record, _ in rows[records:]:
+            oracle.encode(record)
+        row_only = (time.perf_counter() - started) / len(rows[records:])
+    return {"encoder_ready_s": ready, "per_record_s": both, "template_encode_s": row_only,
+            "loader_and_second_encode_s": both - row_only}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=sizes, default=[1000, 5000, 20000], help="record counts (default 1000,5000,20000)")
@@ -395,6 +427,9 @@ def main() -> int:
             r.swift_wall_s = base + per_record * r.records
     print("start-up, 1-record file ...", flush=True)
     start = startup(out, first_line, workers, logs)
+    print("the verification's cost per record (ms-swift's encoder child, 1 encoder) ...", flush=True)
+    data_path = out / f"records-{args.sizes[0]}.jsonl"
+    cost = verification_cost(data_path, model)
 
     print()
     rows = []
@@ -414,6 +449,10 @@ def main() -> int:
     print("wall = around the subprocess, start-up and imports included; CPU s = user+sys of the process tree; "
           f"others = share of the {cores} cores other processes used meanwhile.")
     print("start-up (1 record, median of 3): " + ", ".join(f"{label} {wall:.2f} s" for label, wall in start.items()))
+    print(f"verification, per sampled record on one encoder: {cost['per_record_s']:.2f} s (template encode of the row "
+          f"{cost['template_encode_s']:.2f} s; ms-swift's loader on the original line + its encode "
+          f"{cost['loader_and_second_encode_s']:.2f} s); the encoder child answers its first record after "
+          f"{cost['encoder_ready_s']:.1f} s (importing ms-swift, loading the processor)")
     load_end = os.getloadavg()
     busiest = max(run.others for r in results for run in [*r.runs.values(), *([r.swift] if r.swift else [])])
     print(f"load average {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at the end (this benchmark "
@@ -445,7 +484,7 @@ def main() -> int:
     summary = {
         "cores": cores, "workers": workers, "load_start": load_start, "load_end": load_end,
         "swift_linear": {"startup_s": base, "s_per_record": per_record, "measured_at": sorted(measured)},
-        "startup_s": start,
+        "startup_s": start, "verification_cost": cost,
         "sizes": [{"records": r.records, "swift_wall_s": r.swift_wall_s, "swift_measured": r.swift is not None,
                    "runs": {label: {"wall_s": run.wall_s, "cpu_s": run.cpu_s, "others_share": run.others,
                                     "peak_rss": run.peak_rss, "cmd": run.cmd, "rows": r.cached[label],

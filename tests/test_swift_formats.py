@@ -26,7 +26,7 @@ from vlprep.normalize import normalize
 from vlprep.settings import CountSettings
 from vlprep.swift_oracle import SwiftOracle
 from vlprep.tokens import TokenCounter
-from vlprep.verify import as_stored, verify_answer
+from vlprep.verify import as_stored, structure, verify_answer
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -388,3 +388,33 @@ def test_keys_of_other_tasks_do_not_stop_the_build(tmp_path: Path, embedded_proc
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["train"] == 2
     assert manifest["verification"]["ms_swift_template"]["records_checked"] == 2
+
+
+def test_lines_loaded_together_get_the_answers_each_gets_alone(corpus: Path, oracle: SwiftOracle) -> None:
+    """The cache hands ms-swift's loader the sampled lines of one file and one structure together (one loader call
+    for the batch): each line's answer is the one it gets loaded alone; when the loader drops a line of the batch,
+    every line is loaded alone again, so the dropped one is named by its own answer."""
+    def line(index: int, reply: str | None) -> str:
+        return json.dumps({"messages": [{"role": "user", "content": f"<image>Question {index}?"},
+                                        {"role": "assistant", "content": reply}],
+                           "images": ["photo.jpg" if index % 2 else "screen.png"]})
+
+    good = [line(index, f"Answer {index}.") for index in range(4)]
+    dropped = line(9, None)  # null content: ms-swift's loader drops the record
+    assert len({structure(text) for text in [*good, dropped]}) == 1  # what lets the cache batch them
+    row = {"messages": [{"role": "user", "content": "<image>Question?"}, {"role": "assistant", "content": "A."}],
+           "images": [str(corpus / "photo.jpg")]}
+
+    def answers(texts: list[str]) -> dict[int, dict[str, Any]]:
+        oracle.submit_batch([(key, row, text) for key, text in enumerate(texts)], base_dir=str(corpus))
+        return dict(oracle.take() for _ in texts)
+
+    alone = [oracle.encode(as_stored(row), raw={"text": text, "base_dir": str(corpus)}) for text in [*good, dropped]]
+    together = answers(good)
+    assert [together[key]["raw"] for key in range(len(good))] == [answer["raw"] for answer in alone[:len(good)]]
+    assert all("error" not in together[key]["raw"] for key in together)
+    with_dropped = answers([good[0], dropped, good[1]])
+    assert with_dropped[0]["raw"] == alone[0]["raw"] and with_dropped[2]["raw"] == alone[1]["raw"]
+    assert with_dropped[1]["raw"] == alone[-1]["raw"] and "error" in alone[-1]["raw"]  # (an empty file: it fails)
+    assert {key: {k: v for k, v in answer.items() if k != "raw"} for key, answer in together.items()} == {
+        key: {k: v for k, v in alone[0].items() if k != "raw"} for key in together}  # the cached row, encoded

@@ -31,6 +31,25 @@ if TYPE_CHECKING:
     from vlprep.tokens import Encoded, TokenCounter
 
 MAX_SHAPES = 1024  # distinct shapes kept as coverage candidates (each holds one record): memory stays bounded
+RAW_BATCH = 8  # original lines ms-swift's loader reads in one call: fewer calls, still one batch per encoder to share
+
+
+def structure(text: str) -> frozenset[str]:
+    """The key paths of a JSON line at every level (list items merged): lines with the same structure load together
+    exactly as each loads alone."""
+    paths: set[str] = set()
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                paths.add(f"{prefix}/{key}")
+                walk(inner, f"{prefix}/{key}")
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, f"{prefix}[]")
+
+    walk(json.loads(text), "")
+    return frozenset(paths)
 
 @dataclass(frozen=True)
 class Item:
@@ -173,8 +192,10 @@ class Verifier:
         self.sample = sample
         self._counter = counter
         self._oracle = oracle
+        self._batches: dict[tuple[str, frozenset[str]], list[Item]] = {}
         for item in list(sample.pending.values()):  # sent by an interrupted build, never compared
-            self._send(item)
+            self._queue(item)
+        self._flush_all()
 
     def offer(self, item: Item) -> None:
         """An accepted record: sent now if drawn, kept in reserve (and as its shape's candidate) otherwise."""
@@ -200,6 +221,7 @@ class Verifier:
         for item in self.sample.uncovered():
             self.sample.coverage += 1
             self._start(item)
+        self._flush_all()
         while self._oracle.in_flight:
             self._compare(*self._oracle.take())
         assert not self.sample.pending, "every record sent to ms-swift is compared"
@@ -208,12 +230,32 @@ class Verifier:
     def _start(self, item: Item) -> None:
         self.sample.pending[item.index] = item
         self.sample.covered.setdefault(item.shape, f"{item.file}:{item.line}")
-        self._send(item)
+        self._queue(item)
 
-    def _send(self, item: Item) -> None:
-        raw = {"text": sft_line(item.text), "base_dir": item.base_dir}
-        for answer in self._oracle.submit(item.index, item.row, raw=raw, cached=True):
+    def _queue(self, item: Item) -> None:
+        """Batch the record with others of the same folder and structure; a full batch goes to ms-swift at once.
+        A record written over several lines (a pretty-printed array element) is loaded from a file of its own."""
+        text = sft_line(item.text)
+        if "\n" in text.strip():
+            self._submit(item.base_dir, [item])
+            return
+        key = (item.base_dir, structure(text))
+        batch = self._batches.setdefault(key, [])
+        batch.append(item)
+        if len(batch) >= RAW_BATCH:
+            self._flush(key)
+
+    def _flush(self, key: tuple[str, frozenset[str]]) -> None:
+        self._submit(key[0], self._batches.pop(key))
+
+    def _submit(self, base_dir: str, items: list[Item]) -> None:
+        for answer in self._oracle.submit_batch([(item.index, item.row, sft_line(item.text)) for item in items],
+                                                base_dir=base_dir):
             self._compare(*answer)
+
+    def _flush_all(self) -> None:
+        for key in list(self._batches):
+            self._flush(key)
 
     def _compare(self, key: int, theirs: dict[str, Any]) -> None:
         item = self.sample.pending.pop(key)
