@@ -50,7 +50,7 @@ class RowFacts:
 
 @dataclass
 class Collected:
-    source: str  # "cache" or "jsonl"
+    source: str  # "cache", or "inputs" (JSONL, JSON arrays, Parquet, ... read and counted)
     paths: list[str]
     rows: list[RowFacts]
     settings: CountSettings
@@ -287,7 +287,7 @@ def collect_jsonl(files: list[Path], counter: Any, workers: int, image_root: Pat
             examples.append(entry)
             continue
         rows.append(row_facts(result.counted, [(info.width, info.height) for info in result.images]))
-    return Collected("jsonl", [str(file) for file in files], rows, counter.settings, None, rejected,
+    return Collected("inputs", [str(file) for file in files], rows, counter.settings, None, rejected,
                      reject_examples(iter(examples)), input_lines=lines)
 
 
