@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.cli import app
 from vlprep.settings import CountSettings
-from vlprep.swift_oracle import SwiftOracle
 from vlprep.tokens import IMAGE_PAD_ID, TokenCounter
 from vlprep.verify import compare, swift_record
 
@@ -151,26 +151,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     return Corpus(folder, images, records(images))
 
 
-class Oracles:
-    """One ms-swift child per pixel-limit setting (each costs ~10 s to start), started on first use."""
-
-    def __init__(self, model_dir: Path) -> None:
-        self._model_dir = str(model_dir)
-        self._started: dict[str, SwiftOracle] = {}
-
-    def __getitem__(self, setting: str) -> SwiftOracle:
-        if setting not in self._started:
-            self._started[setting] = SwiftOracle(self._model_dir, SETTINGS[setting].swift_env())
-        return self._started[setting]
-
-    def close(self) -> None:
-        for oracle in self._started.values():
-            oracle.close()
-
-
 @pytest.fixture(scope="module")
 def oracles(embedded_processor_path: Path) -> Iterator[Oracles]:
-    started = Oracles(embedded_processor_path)
+    started = Oracles(embedded_processor_path, SETTINGS)
     yield started
     started.close()
 

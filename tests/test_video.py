@@ -18,11 +18,11 @@ from PIL import Image
 from typer.testing import CliRunner
 from video_fixtures import write_audio_only, write_clip, write_fixture_clips, write_truncated
 
+from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.checks.videos import check_video
 from vlprep.cli import app
 from vlprep.settings import CountSettings, VideoSettings
-from vlprep.swift_oracle import SwiftOracle
 from vlprep.tokens import VIDEO_PAD_ID, TokenCounter
 from vlprep.video import VideoHeader, linspace_indices, plan_video
 
@@ -71,24 +71,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     return Clips(folder, paths, parity_records(paths, image))
 
 
-class Oracles:
-    def __init__(self, model_dir: Path) -> None:
-        self._model_dir = str(model_dir)
-        self._started: dict[str, SwiftOracle] = {}
-
-    def __getitem__(self, setting: str) -> SwiftOracle:
-        if setting not in self._started:
-            self._started[setting] = SwiftOracle(self._model_dir, SETTINGS[setting].swift_env())
-        return self._started[setting]
-
-    def close(self) -> None:
-        for oracle in self._started.values():
-            oracle.close()
-
-
 @pytest.fixture(scope="module")
 def oracles(embedded_processor_path: Path) -> Iterator[Oracles]:
-    started = Oracles(embedded_processor_path)
+    started = Oracles(embedded_processor_path, SETTINGS)
     yield started
     started.close()
 
