@@ -246,19 +246,23 @@ def test_hung_image_check_is_reported_and_lint_completes(hang_corpus: tuple[Path
     assert time.monotonic() - started < 60
 
 
-def test_hung_image_check_is_rejected_and_cache_completes(hang_corpus: tuple[Path, Path], tmp_path: Path) -> None:
+def cache_past_a_hung_check(data: Path, fifo: Path, out: Path, *options: str) -> tuple[list[Any], list[int]]:
+    """`vlprep cache` over a corpus with a FIFO that hangs its check: (rejected line, codes) and the cached lines."""
     from datasets import load_from_disk
 
-    data, fifo = hang_corpus
-    out = tmp_path / "arrow"
     with fifo_failsafe(fifo, after_s=90):
-        result = runner.invoke(app, ["cache", str(data), "--out", str(out), "-q", "--verify", "0",
-                                     "--image-timeout", "0.5", "--workers", "2"])
+        result = runner.invoke(app, ["cache", str(data), "--out", str(out), "-q", "--verify", "0", "--workers", "2",
+                                     *options])
     assert_no_crash(result)
     assert result.exit_code == 1, result.output
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().split("\n") if line]
-    assert [(entry["line"], entry["codes"]) for entry in rejects] == [(2, ["I014"])]
-    assert load_from_disk(str(out / "train"))["vlprep_line"] == [1, 3, 4]
+    return [(entry["line"], entry["codes"]) for entry in rejects], load_from_disk(str(out / "train"))["vlprep_line"]
+
+
+def test_hung_image_check_is_rejected_and_cache_completes(hang_corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "arrow"
+    rejected, cached = cache_past_a_hung_check(*hang_corpus, out, "--image-timeout", "0.5")
+    assert (rejected, cached) == ([(2, ["I014"])], [1, 3, 4])
     counts = json.loads((out / "manifest.json").read_text())["counts"]
     assert (counts["train"], counts["val"], counts["rejected"], counts["input_lines"]) == (3, 0, 1, 4)
 
@@ -294,18 +298,8 @@ def test_hung_video_check_is_reported_and_lint_completes(hang_video_corpus: tupl
 
 def test_hung_video_check_is_rejected_and_cache_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
                                                           ) -> None:
-    from datasets import load_from_disk
-
-    data, fifo = hang_video_corpus
-    out = tmp_path / "arrow"
-    with fifo_failsafe(fifo, after_s=90):
-        result = runner.invoke(app, ["cache", str(data), "--out", str(out), "-q", "--verify", "0",
-                                     "--video-timeout", "0.5", "--workers", "2"])
-    assert_no_crash(result)
-    assert result.exit_code == 1, result.output
-    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().split("\n") if line]
-    assert [(entry["line"], entry["codes"]) for entry in rejects] == [(2, ["V014"])]
-    assert load_from_disk(str(out / "train"))["vlprep_line"] == [1, 3]
+    rejected, cached = cache_past_a_hung_check(*hang_video_corpus, tmp_path / "arrow", "--video-timeout", "0.5")
+    assert (rejected, cached) == ([(2, ["V014"])], [1, 3])
 
 
 def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
