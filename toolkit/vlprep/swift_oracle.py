@@ -8,11 +8,10 @@ encoders, so a sample is encoded on several cores for the price of one start-up.
 Protocol, one JSON document per line: the first line sent is `{"model_dir": ..., "workers": N, "trust_remote_code":
 bool}` (the child refuses a folder that ships code before ms-swift, which always trusts it, can read it), then
 `{"key": K, "record": {...}}` with a row as training reads it (a cached row: absolute image paths), optionally with
-`"raw": {"text": LINE, "base_dir": DIR}`, an original input line, and `"cached": true` for a cache row as written,
-which the child reads back through the split's schema first (vlprep.verify.as_stored: this needs `datasets`, which the
-child imports anyway and the build process never does). `{"batch": [{"key", "record", "text", "cached"}, ...],
-"base_dir": DIR}` sends several rows with their original lines from one input file, whose lines the loader reads
-together (one call instead of one per line: the loader's fixed cost, about 0.2 s, is most of a verified record's). The child answers each, in any order, with
+`"raw": {"text": LINE, "base_dir": DIR}`, an original input line. `{"batch": [{"key", "record", "text", "cached":
+true}, ...], "base_dir": DIR}` sends cache rows as written, which the child reads back through the split's schema first
+(vlprep.verify.as_stored: this needs `datasets`, which the child imports anyway and the build process never does), with
+their original lines from one input file, whose lines the loader reads together (one call instead of one per line: the loader's fixed cost, about 0.2 s, is most of a verified record's). The child answers each, in any order, with
 `{"key": K, "input_ids", "labels", "length", "image_grid_thw"}` or `{"key": K, "error"}` for the row, plus, when a raw
 line was sent, `"raw": {...}` of the same shape for what ms-swift makes of that line.
 
@@ -116,16 +115,14 @@ class SwiftOracle:
         self._log.seek(0)
         return OracleExited(code, self._log.read())
 
-    def submit(self, key: int, record: dict[str, Any], raw: dict[str, str] | None = None, cached: bool = False
+    def submit(self, key: int, record: dict[str, Any], raw: dict[str, str] | None = None
                ) -> list[tuple[int, dict[str, Any]]]:
         """Queue a row (and, with `raw` = {text, base_dir}, an original input line to load the way ms-swift's loader
-        does); with `cached`, the row is a cache row as written, read back through the split's schema before it is
-        encoded. Returns the answers that had to be taken first to keep the number in flight bounded."""
+        does); returns the answers that had to be taken first to keep the number in flight bounded."""
         taken = []
         while self.in_flight >= self.workers * _IN_FLIGHT_PER_ENCODER:
             taken.append(self.take())
-        self._send({"key": key, "record": record, **({"raw": raw} if raw is not None else {}),
-                    **({"cached": True} if cached else {})})
+        self._send({"key": key, "record": record, **({"raw": raw} if raw is not None else {})})
         self.in_flight += 1
         return taken
 
@@ -237,6 +234,8 @@ def _raw_batch(texts: list[str], base_dir: str, keys: list[int]) -> list[dict[st
     """The raw encodes of lines of one input file, loaded together: one loader call for the batch, as `swift sft
     --dataset FILE` loads the lines of its file together. When the loader does not give back one row per line (it
     dropped one, or could not read them together), each line is loaded alone, so every answer names its own line."""
+    if len(texts) == 1:  # a batch of one is that line alone: loaded once, not again after a failure
+        return [_encode_raw(texts[0], base_dir, keys[0])]
     rows = _load_lines(texts, base_dir, f"batch-{keys[0]}")
     if isinstance(rows, list) and len(rows) == len(texts):  # the loader keeps the order of the file's lines
         return [_encode_row(row) for row in rows]

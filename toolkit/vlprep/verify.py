@@ -192,7 +192,7 @@ class Verifier:
         self.sample = sample
         self._counter = counter
         self._oracle = oracle
-        self._batches: dict[tuple[str, frozenset[str]], list[Item]] = {}
+        self._batches: dict[tuple[str, frozenset[str]], list[tuple[Item, str]]] = {}  # with each one's sft_line
         for item in list(sample.pending.values()):  # sent by an interrupted build, never compared
             self._queue(item)
         self._flush_all()
@@ -237,19 +237,19 @@ class Verifier:
         A record written over several lines (a pretty-printed array element) is loaded from a file of its own."""
         text = sft_line(item.text)
         if "\n" in text.strip():
-            self._submit(item.base_dir, [item])
+            self._submit(item.base_dir, [(item, text)])
             return
         key = (item.base_dir, structure(text))
         batch = self._batches.setdefault(key, [])
-        batch.append(item)
+        batch.append((item, text))
         if len(batch) >= RAW_BATCH:
             self._flush(key)
 
     def _flush(self, key: tuple[str, frozenset[str]]) -> None:
         self._submit(key[0], self._batches.pop(key))
 
-    def _submit(self, base_dir: str, items: list[Item]) -> None:
-        for answer in self._oracle.submit_batch([(item.index, item.row, sft_line(item.text)) for item in items],
+    def _submit(self, base_dir: str, batch: list[tuple[Item, str]]) -> None:
+        for answer in self._oracle.submit_batch([(item.index, item.row, text) for item, text in batch],
                                                 base_dir=base_dir):
             self._compare(*answer)
 
