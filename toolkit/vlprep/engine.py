@@ -52,6 +52,9 @@ def _die_with_parent() -> None:
 
 def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | None, marker_dir: str) -> None:
     _die_with_parent()
+    # Ctrl-C reaches the whole process group; it is the parent's to handle (it stops the pool). A worker that took it
+    # while idle printed a KeyboardInterrupt traceback from its queue read.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_state["options"] = options
     _worker_state["images"] = ImageCache(Watchdog(options.image_timeout_s, Path(marker_dir)))
     _worker_state["counter"] = counter_factory() if counter_factory else None
