@@ -109,7 +109,7 @@ def fresh(path: Path) -> Path:
 
 def model_dir(out: Path) -> Path:
     """A copy of the embedded processor folder (tokenizer + processor configs + config.json, no weights)."""
-    from vlprep.processor import embedded_processor_dir
+    from vlprep.counting.processor import embedded_processor_dir
 
     source = embedded_processor_dir()
     if not (source / "config.json").is_file():
@@ -361,8 +361,8 @@ def verification_cost(data_path: Path, model: Path, records: int = 8) -> dict[st
     as the cache encodes a batch of sampled ones (the original lines through one ms-swift loader call + the template,
     and each cached row through the template), and `records` others as the row alone (the template's share). Different records for the
     two, so no image is decoded twice (a second encode of the same record would find warm caches)."""
-    from vlprep.settings import CountSettings
-    from vlprep.swift_oracle import SwiftOracle
+    from vlprep.counting.settings import CountSettings
+    from vlprep.cache.swift_oracle import SwiftOracle
 
     lines = data_path.read_text(encoding="utf-8").splitlines()[:2 * records]
     rows = []

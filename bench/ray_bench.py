@@ -47,8 +47,8 @@ def driver_cpu_s() -> float:
 
 def child(data: Path, out: Path, engine: str, workers: int, fast: bool) -> dict[str, Any]:
     """One timed build in this process (run with --child)."""
-    from vlprep.cache import CacheRequest, build_cache
-    from vlprep.cli import pipeline_options
+    from vlprep.cache.build import CacheRequest, build_cache
+    from vlprep.cli.app import pipeline_options
     from vlprep.checks.images import ImageLimits
 
     marks: dict[str, float] = {}

@@ -25,7 +25,7 @@ from cache_bench import fresh, input_keys, model_dir, run_swift, run_vlprep, swi
 from common import print_table  # noqa: E402
 from video_fixtures import write_clip  # noqa: E402
 
-from vlprep.settings import VideoSettings  # noqa: E402
+from vlprep.counting.settings import VideoSettings  # noqa: E402
 
 
 def make_data(out: Path, records: int, clips: int, seconds: float) -> Path:
@@ -45,10 +45,10 @@ def make_data(out: Path, records: int, clips: int, seconds: float) -> Path:
 def in_process(data: Path) -> float:
     """Seconds per record for header read + count, the tokenizer already loaded."""
     from vlprep.checks.videos import check_video
-    from vlprep.normalize import normalize
-    from vlprep.processor import load_processor
-    from vlprep.settings import CountSettings
-    from vlprep.tokens import TokenCounter
+    from vlprep.records.normalize import normalize
+    from vlprep.counting.processor import load_processor
+    from vlprep.counting.settings import CountSettings
+    from vlprep.counting.tokens import TokenCounter
 
     counter = TokenCounter(load_processor().tokenizer.backend_tokenizer, CountSettings())
     lines = data.read_text(encoding="utf-8").splitlines()

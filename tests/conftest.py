@@ -20,7 +20,7 @@ def vlprep_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     root = tmp_path_factory.mktemp("vlprep-session-cache")
 
     def forget_loaded_processors() -> None:  # without importing transformers for tests that never load a processor
-        if (module := sys.modules.get("vlprep.processor")) is not None:
+        if (module := sys.modules.get("vlprep.counting.processor")) is not None:
             module.load_processor.cache_clear()
 
     with pytest.MonkeyPatch.context() as patch:
@@ -33,7 +33,7 @@ def vlprep_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def embedded_processor(vlprep_cache_dir: Path) -> Any:
     """The embedded Qwen3-VL processor (built into the session cache folder on first use)."""
-    from vlprep.processor import load_processor
+    from vlprep.counting.processor import load_processor
 
     return load_processor()
 
@@ -41,7 +41,7 @@ def embedded_processor(vlprep_cache_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def embedded_processor_path(embedded_processor: Any) -> Path:
     """The embedded processor's directory: a model directory for ms-swift's template (no weights)."""
-    from vlprep.processor import resolve_model_dir
+    from vlprep.counting.processor import resolve_model_dir
 
     return resolve_model_dir(None)
 

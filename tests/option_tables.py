@@ -23,7 +23,7 @@ _TRAILING_BRACKET = re.compile(r"\s*\\?\[([^\[\]]*)\]\s*$")
 def command(tool: str, name: str) -> Any:
     """The click command typer builds (typer vendors its own click: duck-typed here)."""
     if tool == "vlprep":
-        from vlprep.cli import app
+        from vlprep.cli.app import app
     else:
         from vltrain.cli import app
     return typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]

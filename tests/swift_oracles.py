@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlprep.settings import CountSettings
-from vlprep.swift_oracle import SwiftOracle
+from vlprep.counting.settings import CountSettings
+from vlprep.cache.swift_oracle import SwiftOracle
 
 
 class Oracles:

@@ -29,11 +29,11 @@ from typer.testing import CliRunner
 
 from child_process import signal_build_after_shards, start_vlprep
 from vlprep.checks.images import ImageLimits, check_image
-from vlprep import writer
-from vlprep.cli import app
-from vlprep.settings import CountSettings
-from vlprep.tokens import TokenCounter
-from vlprep.writer import cache_features
+from vlprep.cache import writer
+from vlprep.cli.app import app
+from vlprep.counting.settings import CountSettings
+from vlprep.counting.tokens import TokenCounter
+from vlprep.cache.writer import cache_features
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -126,7 +126,7 @@ def test_demo_cache_accounts_for_every_line(demo_cache: Built) -> None:
 
 
 def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embedded_processor: Any) -> None:
-    from vlprep.processor import processor_fingerprint
+    from vlprep.counting.processor import processor_fingerprint
 
     built = manifest(demo_cache.out)
     jsonschema.validate(built, json.loads((SCHEMAS / "manifest.schema.json").read_text()))
@@ -410,7 +410,7 @@ def test_interrupt_during_verification_is_resumable_as_the_message_says(tmp_path
         while child.poll() is None and time.monotonic() < deadline:  # the build has begun and ms-swift is encoding
             try:
                 kids = psutil.Process(child.pid).children(recursive=True)
-                if state.is_file() and any("vlprep.swift_oracle" in " ".join(kid.cmdline()) for kid in kids):
+                if state.is_file() and any("vlprep.cache.swift_oracle" in " ".join(kid.cmdline()) for kid in kids):
                     break
             except psutil.Error:
                 pass

@@ -1,8 +1,8 @@
 """Counting parity: vlprep's header-only TokenCounter against ms-swift's own `qwen3_vl` template, record by record.
 
-Every record below is encoded twice: by `vlprep.tokens.TokenCounter` (embedded tokenizer, image sizes from headers) and
+Every record below is encoded twice: by `vlprep.counting.tokens.TokenCounter` (embedded tokenizer, image sizes from headers) and
 by ms-swift 4.6 in a `SwiftOracle` child process (real pixels, the pixel limits in its environment). input_ids, labels,
-length and image grids must be equal (`vlprep.verify.compare`), under the default pixel limits and under small ones.
+length and image grids must be equal (`vlprep.cache.verify.compare`), under the default pixel limits and under small ones.
 Records ms-swift cannot encode (found while writing these tests) are reproduced at the end: lint must reject them.
 """
 
@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
-from vlprep.cli import app
-from vlprep.settings import CountSettings
-from vlprep.tokens import IMAGE_PAD_ID, TokenCounter
-from vlprep.verify import compare, swift_record
+from vlprep.cli.app import app
+from vlprep.counting.settings import CountSettings
+from vlprep.counting.tokens import IMAGE_PAD_ID, TokenCounter
+from vlprep.cache.verify import compare, swift_record
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -259,7 +259,7 @@ def test_every_argument_vltrain_sets_is_refused_as_a_pass_through(tmp_path: Path
     """A pass-through argument can never silently replace one vltrain sets (the swift_args table covers them all)."""
     from vltrain.config import FitConfig
     from vltrain.guards import Preflight
-    from vltrain.launch import swift_arguments
+    from vltrain.training.launch import swift_arguments
     from vltrain.swift_args import CONTROLLED
 
     config = FitConfig(cached=str(tmp_path), tuner=tuner, deepspeed="zero2", save_total_limit=2)
@@ -331,7 +331,7 @@ def test_verify_images_none_or_off_skips_the_image_check(image_runs: dict[str, R
 
 def test_image_digests_cost_little(tmp_path: Path) -> None:
     """BLAKE2b of every fixture image, as `vlprep cache` records it: measured, and bounded far below a decode."""
-    from vlprep.image_staleness import file_digest
+    from vlprep.cache.image_staleness import file_digest
 
     images = sorted((FIXTURES / "images").iterdir())
     started = time.perf_counter()

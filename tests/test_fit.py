@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vlprep.settings import VideoSettings
+from vlprep.counting.settings import VideoSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BIN = Path(sys.executable).parent
@@ -617,7 +617,7 @@ def test_a_processor_with_other_files_but_the_same_tokens_is_accepted_naming_bot
                                                                                    guard_runs: GuardRuns) -> None:
     """A merge list that differs without changing any token, and a chat template ms-swift never renders: the
     fingerprints differ, the probe's ids do not, so training goes ahead with a note naming both fingerprints."""
-    from vlprep.processor_memo import processor_facts
+    from vlprep.counting.processor_memo import processor_facts
 
     result, out = guard_runs["processor-equivalent"]
     assert result.returncode == 0, result

@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from vlprep.cli import app
-from vlprep.rules import RULES
+from vlprep.cli.app import app
+from vlprep.records.rules import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_SCHEMA = json.loads((ROOT / "schemas" / "lint-report.schema.json").read_text())

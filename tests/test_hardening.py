@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from child_process import as_from_a_terminal
-from vlprep.cli import app
+from vlprep.cli.app import app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VLPREP = Path(sys.executable).parent / "vlprep"
@@ -305,7 +305,7 @@ def test_hung_video_check_is_rejected_and_cache_completes(hang_video_corpus: tup
 def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
                                                                    tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot remove its watchdog folder; the next run removes it (and no live run's)."""
-    from vlprep.watchdog import MARKER_DIR_PREFIX
+    from vlprep.run.watchdog import MARKER_DIR_PREFIX
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -638,7 +638,7 @@ class LockStory:
 @pytest.fixture(scope="module")
 def lock_story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockStory]:
     """One long build, interrupted: contention while it runs, then kill -9 of its main process, then of the rest."""
-    from vlprep.processor import load_processor
+    from vlprep.counting.processor import load_processor
 
     load_processor()  # in-process builds below must not spend seconds loading it while the first build runs
     tmp = tmp_path_factory.mktemp("lock")
@@ -783,7 +783,7 @@ EVIL_MODULES = {
 def evil_model_dir(tmp_path: Path, native_classes: bool) -> tuple[Path, Path]:
     """A copy of the embedded processor whose configs point (auto_map) at modules that write a marker when imported;
     with `native_classes=False` the class names are unknown to transformers, so only the shipped code could load."""
-    from vlprep.processor import embedded_processor_dir
+    from vlprep.counting.processor import embedded_processor_dir
 
     model = tmp_path / ("evil-beside-native" if native_classes else "evil-only")
     shutil.copytree(embedded_processor_dir(), model)
@@ -823,7 +823,7 @@ def evil_model_dir(tmp_path: Path, native_classes: bool) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("native_classes", [True, False], ids=["auto_map-beside-native-classes", "auto_map-only"])
 def test_code_in_a_model_directory_never_runs_without_trust(native_classes: bool, tmp_path: Path) -> None:
-    from vlprep.processor import load_processor
+    from vlprep.counting.processor import load_processor
 
     model, marker = evil_model_dir(tmp_path, native_classes)
     try:

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from child_process import signal_build_after_shards
-from vlprep.cli import app
-from vlprep.json_array import ArraySplitter
-from vlprep.reader import count_lines
+from vlprep.cli.app import app
+from vlprep.inputs.json_array import ArraySplitter
+from vlprep.inputs.reader import count_lines
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCHEMAS = FIXTURES.parent / "schemas"

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from vlprep.cli import app
-from vlprep.rules import RULES
+from vlprep.cli.app import app
+from vlprep.records.rules import RULES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCHEMAS = FIXTURES.parent / "schemas"

@@ -120,8 +120,8 @@ def test_a_model_folder_that_ships_code_is_refused_and_its_code_never_runs(refus
 def test_the_ms_swift_encoder_refuses_such_a_folder_itself(embedded_processor_path: Path, tmp_path: Path) -> None:
     """Defence in depth: the encoder child runs the same guard before ms-swift (which trusts remote code) reads the
     folder, even if its parent did not."""
-    from vlprep.settings import CountSettings
-    from vlprep.swift_oracle import OracleExited, SwiftOracle
+    from vlprep.counting.settings import CountSettings
+    from vlprep.cache.swift_oracle import OracleExited, SwiftOracle
 
     marker = tmp_path / "ran"
     model = ship_code(_copy(embedded_processor_path, tmp_path / "model"), "auto_map-in-config.json", marker)

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vlprep.columnar import row_slices
-from vlprep.reader import count_lines, iter_records
+from vlprep.inputs.columnar import row_slices
+from vlprep.inputs.reader import count_lines, iter_records
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMAGES = FIXTURES / "images"

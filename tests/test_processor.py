@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from transformers import AutoProcessor, AutoTokenizer, Qwen3VLProcessor
 
-from vlprep import processor as vp
+from vlprep.counting import processor as vp
 
 # Official SHA-256 sums of Qwen3-VL's vocab.json and merges.txt (reference README), written out independently here.
 OFFICIAL_VOCAB_SHA256 = "ca10d7e9fb3ed18575dd1e277a2579c16d108e32f27439684afa0e10b1440910"

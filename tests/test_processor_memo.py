@@ -1,4 +1,4 @@
-"""vlprep.processor_memo: the fingerprint and counting tokenizer a cache build uses without importing transformers.
+"""vlprep.counting.processor_memo: the fingerprint and counting tokenizer a cache build uses without importing transformers.
 
 The memo must give exactly what the loaded processor gives (fingerprint, token ids), follow any edit of the processor
 files, keep `trust_remote_code` decisions apart, and fall back to transformers where tokenizer.json alone is not exact.
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from vlprep.processor import load_processor, processor_fingerprint
-from vlprep.processor_memo import counting_tokenizer, directory_digest, processor_facts
+from vlprep.counting.processor import load_processor, processor_fingerprint
+from vlprep.counting.processor_memo import counting_tokenizer, directory_digest, processor_facts
 
 TEXTS = [
     "plain English, with punctuation: 1,234.5!",
@@ -55,7 +55,7 @@ def test_facts_equal_the_loaded_processor_and_are_stored(model_copy: Path) -> No
 def test_a_stored_memo_needs_no_transformers(model_copy: Path) -> None:
     expected = processor_facts(model_copy).fingerprint
     probe = ("import sys, json\n"
-             "from vlprep.processor_memo import counting_tokenizer, processor_facts\n"
+             "from vlprep.counting.processor_memo import counting_tokenizer, processor_facts\n"
              "from pathlib import Path\n"
              f"model_dir = Path({str(model_copy)!r})\n"
              "facts = processor_facts(model_dir)\n"

@@ -28,7 +28,7 @@ from child_process import signal_build_after_shards
 from test_hardening import (clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly,
                             kill_workers_blocked_on_a_fifo, write_lines)
 from test_parquet import fixture_rows, write_parquet
-from vlprep.reader import BOM, iter_line_range, iter_records, line_ranges
+from vlprep.inputs.reader import BOM, iter_line_range, iter_records, line_ranges
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from headless_browser import find_chromium, open_page
 from insight_data import varied_records, write_images, write_jsonl
-from vlprep.cli import app
-from vlprep.report_html import SECTIONS
+from vlprep.cli.app import app
+from vlprep.insight.report_html import SECTIONS
 
 runner = CliRunner()
 

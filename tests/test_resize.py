@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vlprep.resize import smart_resize
+from vlprep.counting.resize import smart_resize
 
 SIDES = sorted(set(range(1, 97)) | set(range(97, 1200, 7)) | set(range(1200, 8200, 97)) | {
     15999, 16000, 16001, 32767, 32768, 65535, 100000})
@@ -67,7 +67,7 @@ HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils", "swift", "data
 RUN_THEN_LIST_IMPORTS = f"""
 import json, sys
 sys.argv = ["vlprep", *sys.argv[1:]]
-from vlprep.cli import main
+from vlprep.cli.app import main
 try:
     main()
 except SystemExit:

@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from insight_data import write_images, write_jsonl
-from vlprep.cli import app
-from vlprep.engine import run
-from vlprep.pipeline import PipelineOptions
-from vlprep.settings import CountSettings
-from vlprep.swift_oracle import SwiftOracle
+from vlprep.cli.app import app
+from vlprep.run.engine import run
+from vlprep.run.pipeline import PipelineOptions
+from vlprep.counting.settings import CountSettings
+from vlprep.cache.swift_oracle import SwiftOracle
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

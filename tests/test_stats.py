@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from insight_data import IMAGE_SIZES, varied_records, write_images, write_jsonl
-from vlprep.cli import app
+from vlprep.cli.app import app
 
 runner = CliRunner()
 RECORDS = 1500  # over ms-swift's 1,000-row packing batch: the carried-over open bin is exercised

@@ -21,12 +21,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vlprep.checks.images import ImageLimits, check_image
-from vlprep.cli import app
-from vlprep.normalize import normalize
-from vlprep.settings import CountSettings
-from vlprep.swift_oracle import SwiftOracle
-from vlprep.tokens import TokenCounter
-from vlprep.verify import as_stored, structure, verify_answer
+from vlprep.cli.app import app
+from vlprep.records.normalize import normalize
+from vlprep.counting.settings import CountSettings
+from vlprep.cache.swift_oracle import SwiftOracle
+from vlprep.counting.tokens import TokenCounter
+from vlprep.cache.verify import structure, verify_answer
+from vlprep.cache.writer import as_stored
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

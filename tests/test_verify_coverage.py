@@ -15,7 +15,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from vlprep.cli import app
+from vlprep.cli.app import app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 runner = CliRunner()

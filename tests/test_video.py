@@ -21,10 +21,10 @@ from video_fixtures import write_audio_only, write_clip, write_fixture_clips, wr
 from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.checks.videos import check_video
-from vlprep.cli import app
-from vlprep.settings import CountSettings, VideoSettings
-from vlprep.tokens import VIDEO_PAD_ID, TokenCounter
-from vlprep.video import VideoHeader, linspace_indices, plan_video
+from vlprep.cli.app import app
+from vlprep.counting.settings import CountSettings, VideoSettings
+from vlprep.counting.tokens import VIDEO_PAD_ID, TokenCounter
+from vlprep.counting.video import VideoHeader, linspace_indices, plan_video
 
 SETTINGS = {
     "default": CountSettings(),
@@ -101,7 +101,7 @@ RECORD_NAMES = ["constant", "odd_size", "tall", "long", "fractional", "variable_
 @pytest.mark.parametrize("name", RECORD_NAMES)
 def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips: Clips, embedded_processor: Any,
                                                   oracles: Oracles) -> None:
-    from vlprep.normalize import normalize
+    from vlprep.records.normalize import normalize
 
     record = normalize(clips.records[name]).record
     assert record is not None
@@ -139,8 +139,8 @@ def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment
     of the original line with FPS=1, FPS_MAX_FRAMES=8, VIDEO_MIN_TOKEN_NUM=16, VIDEO_MAX_TOKEN_NUM=64."""
     import datasets
 
-    from vlprep.normalize import normalize
-    from vlprep.stats import cache_counter
+    from vlprep.records.normalize import normalize
+    from vlprep.insight.stats import cache_counter
 
     out, result = capped_cache
     assert result.exit_code == 0, result.output
@@ -364,7 +364,7 @@ def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: Vide
     rows = datasets.load_from_disk(str(out / "train")).to_list()
     assert [row["vlprep_line"] for row in rows] == [1, 2, 3, 4]
     counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
-    from vlprep.normalize import normalize
+    from vlprep.records.normalize import normalize
 
     for row, original in zip(rows, lines):
         record = normalize(original).record

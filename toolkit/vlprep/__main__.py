@@ -1,5 +1,5 @@
 """`python -m vlprep`: the vlprep command line."""
 
-from vlprep.cli import main
+from vlprep.cli.app import main
 
 main()

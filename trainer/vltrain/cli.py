@@ -20,18 +20,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vlprep.image_staleness import ImagesMode
-from vlprep.output_formats import DocumentFormat
+from vlprep.cache.image_staleness import ImagesMode
+from vlprep.cli.formats import DocumentFormat
 
 from vltrain import __version__
-from vltrain.config import ConfigError, FitConfig, load_config
+from vlprep.errors import UsageError
+from vltrain.config import FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
-from vltrain.capture import output_to_log, terminal_stream
-from vltrain.launch import (LaunchError, TrainingFailed, as_cli, cause_in_log, is_distributed, run_distributed,
+from vltrain.training.capture import output_to_log, terminal_stream
+from vltrain.training.launch import (LaunchError, TrainingFailed, as_cli, cause_in_log, is_distributed, run_distributed,
                             run_in_process, swift_arguments, swift_environment)
-from vltrain.monitor import RunMonitor, human_bytes
+from vltrain.training.monitor import RunMonitor, human_bytes
 from vltrain.packing_plan import fit_packing_plan
-from vltrain.summary import run_summary
+from vltrain.training.summary import run_summary
 from vltrain.swift_args import parse_swift_arg
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -185,7 +186,7 @@ def fit(
     try:
         overrides["swift"] = dict(parse_swift_arg(item) for item in swift_arg or [])
         fit_config = load_config(config, overrides)
-    except (ConfigError, TypeError) as error:
+    except (UsageError, TypeError) as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
     refuse_used_output_dir(Path(fit_config.output_dir), fit_config)

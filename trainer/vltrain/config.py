@@ -7,7 +7,6 @@ Any other ms-swift argument goes in a `swift:` mapping (or `--swift-arg KEY=VALU
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -16,9 +15,12 @@ from typing import Any
 
 import yaml
 
+from vlprep.errors import UsageError, closest
+from vltrain.swift_args import checked_swift_args
 
-class ConfigError(ValueError):
-    pass
+
+class ConfigError(UsageError):
+    """A recipe or option vltrain cannot train with (exit 2)."""
 
 
 @dataclass
@@ -93,12 +95,6 @@ ALIASES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_s
 VERIFY_IMAGES = ("sample", "all", "none")
 
 
-def closest(name: str, candidates: typing.Iterable[str]) -> str:
-    """` (did you mean X?)` for the closest candidate, or nothing."""
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]}?)" if match else ""
-
-
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """A YAML value as the field's type (YAML reads `1e-3` as a string, `5` where a float is meant as an int)."""
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
@@ -150,8 +146,6 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
     if not config.cached:
         raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`)")
     if swift_items:
-        from vltrain.swift_args import checked_swift_args
-
         config.swift = checked_swift_args(swift_items)
     return config
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlprep.image_staleness import StaleCheckError, check_cached_images
-from vlprep.manifest import ManifestError, load_manifest
-from vlprep.model_guard import FIX, ShippedCodeRefused, shipped_code
-from vlprep.processor import ProcessorError, resolve_model_dir
+from vlprep.cache.image_staleness import StaleCheckError, check_cached_images
+from vlprep.cache.manifest import ManifestError, load_manifest
+from vlprep.counting.model_guard import FIX, ShippedCodeRefused, shipped_code
+from vlprep.counting.processor import ProcessorError, resolve_model_dir
 
 from vltrain.config import FitConfig
 
@@ -128,8 +128,8 @@ def _weights_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check
 def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any],
                      cache_dir: Path) -> Check:
     """Same fingerprint: the same processor. Another fingerprint: the same only if the model's tokenizer gives the
-    ids the cache's gave on its token probe (vlprep.token_probe) and the image geometry is Qwen3-VL's."""
-    from vlprep.processor_memo import processor_facts
+    ids the cache's gave on its token probe (vlprep.counting.token_probe) and the image geometry is Qwen3-VL's."""
+    from vlprep.counting.processor_memo import processor_facts
 
     try:
         if isinstance(model_dir, ShippedCodeRefused):
@@ -156,10 +156,10 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
 def _same_tokens(config: FitConfig, model_dir: Path, facts: Any, manifest: dict[str, Any], cache_dir: Path
                  ) -> tuple[bool, str]:
     """Whether the model's processor encodes the cache's token probe to the same ids; and the evidence either way."""
-    from vlprep.processor_memo import counting_tokenizer
-    from vlprep.settings import CountSettings
-    from vlprep.token_probe import PROBE_NAME, compare_probe, load_probe
-    from vlprep.tokens import TokenCounter
+    from vlprep.counting.processor_memo import counting_tokenizer
+    from vlprep.counting.settings import CountSettings
+    from vlprep.counting.token_probe import PROBE_NAME, compare_probe, load_probe
+    from vlprep.counting.tokens import TokenCounter
 
     geometry = _image_geometry(model_dir)
     if geometry != QWEN3_VL_GEOMETRY:
@@ -195,7 +195,7 @@ def _image_geometry(model_dir: Path) -> dict[str, Any]:
 
 def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
     """ms-swift loads configs, tokenizers and processors with trust_remote_code=True: the folder was refused while it
-    was resolved (vlprep.model_guard) if it ships or maps code and --trust-remote-code was not given."""
+    was resolved (vlprep.counting.model_guard) if it ships or maps code and --trust-remote-code was not given."""
     if isinstance(model_dir, ShippedCodeRefused):
         return Check("remote code", False, model_dir.problem, FIX)
     if isinstance(model_dir, ProcessorError):
@@ -241,8 +241,8 @@ def _pixel_limits_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
 
 
 def cached_video_settings(manifest: dict[str, Any]) -> Any:
-    """The cache's video settings (vlprep.settings.VideoSettings)."""
-    from vlprep.settings import VideoSettings
+    """The cache's video settings (vlprep.counting.settings.VideoSettings)."""
+    from vlprep.counting.settings import VideoSettings
 
     return VideoSettings.from_manifest(manifest["counting"])
 
@@ -256,7 +256,7 @@ def _video_settings_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
     reader (or version) may sample other frames."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from vlprep.settings import VIDEO_READER_VERSION
+    from vlprep.counting.settings import VIDEO_READER_VERSION
 
     cached = cached_video_settings(manifest)
     expected = cached.swift_env()

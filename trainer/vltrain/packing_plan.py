@@ -18,7 +18,7 @@ def fit_packing_plan(config: FitConfig, preflight: Preflight) -> dict[str, Any] 
         return None
     from datasets import load_from_disk
 
-    from vlprep.packing import TrainingShape, plan_packing
+    from vlprep.insight.packing import TrainingShape, plan_packing
 
     lengths = load_from_disk(str(Path(config.cached or "") / "train"))["lengths"]
     shape = TrainingShape(batch_size=config.per_device_train_batch_size,

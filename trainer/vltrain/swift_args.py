@@ -15,7 +15,7 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
-from vltrain.config import ConfigError, closest
+from vlprep.errors import UsageError, closest
 
 _CACHE = "the cache decides it (--cached DIR)"
 _PIXELS = "the pixel limits are the cache's (IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKEN_NUM, MAX_RATIO); rebuild the cache " \
@@ -78,13 +78,13 @@ def parse_swift_arg(item: str) -> tuple[str, str]:
     """`KEY=VALUE` from the command line."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--swift-arg {item!r}: write KEY=VALUE (e.g. --swift-arg weight_decay=0.1)")
+        raise UsageError(f"--swift-arg {item!r}: write KEY=VALUE (e.g. --swift-arg weight_decay=0.1)")
     return key.strip(), value
 
 
 def _refuse(heading: str, problems: list[str], hint: str = "") -> None:
     if problems:
-        raise ConfigError(f"{heading}: " + "; ".join(problems) + hint)
+        raise UsageError(f"{heading}: " + "; ".join(problems) + hint)
 
 
 def checked_swift_args(items: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def checked_swift_args(items: dict[str, Any]) -> dict[str, Any]:
             parsed, rest = parser.parse_known_args(argv)
     except SystemExit:
         problem = messages.getvalue().strip().splitlines()[-1:] or ["invalid value"]
-        raise ConfigError(f"ms-swift refuses the extra argument(s): {problem[0].split('error: ', 1)[-1]}") from None
+        raise UsageError(f"ms-swift refuses the extra argument(s): {problem[0].split('error: ', 1)[-1]}") from None
     if rest:
-        raise ConfigError(f"ms-swift's parser left {' '.join(rest)} unread: give one value per KEY=VALUE")
+        raise UsageError(f"ms-swift's parser left {' '.join(rest)} unread: give one value per KEY=VALUE")
     return {key: getattr(parsed, key) for key in normalized}

@@ -34,7 +34,7 @@ def build_random_model(out_dir: Path, shape: str = "tiny", seed: int = 0, dtype:
     import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    from vlprep.processor import load_processor
+    from vlprep.counting.processor import load_processor
 
     spec = SHAPES[shape]
     config = Qwen3VLConfig(text_config={**spec["text_config"], "vocab_size": 151936},

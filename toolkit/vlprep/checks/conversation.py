@@ -8,8 +8,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vlprep.diagnostics import ImageInfo
-from vlprep.normalize import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
+from vlprep.records.diagnostics import ImageInfo
+from vlprep.records.normalize import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
 
 Problem = tuple[str, str]
 
@@ -17,7 +17,7 @@ Problem = tuple[str, str]
 @lru_cache(maxsize=1)
 def control_token_pattern() -> re.Pattern[str]:
     """The chat-control tokens (added tokens marked special) that must never appear literally in content."""
-    tokens = json.loads(resources.files("vlprep").joinpath("reference", "special_tokens.json").read_text("utf-8"))
+    tokens = json.loads(resources.files("vlprep.counting").joinpath("reference", "special_tokens.json").read_text("utf-8"))
     special = sorted((t["content"] for t in tokens if t["special"]), key=len, reverse=True)
     return re.compile("|".join(map(re.escape, special)))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from vlprep.diagnostics import ImageInfo
+from vlprep.records.diagnostics import ImageInfo
 
 Image.MAX_IMAGE_PIXELS = None  # vlprep enforces its own limit (I005) before any decode
 _UNUSUAL_MODES = {"CMYK", "I;16", "I;16B", "I;16L", "I;16N", "I", "F", "1", "YCbCr", "LAB", "HSV"}

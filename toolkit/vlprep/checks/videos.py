@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vlprep.checks.images import resolve_path
-from vlprep.video import VideoHeader
+from vlprep.counting.video import VideoHeader
 
 Problem = tuple[str, str]
 MAX_FPS = 1000.0  # above this a header's frame rate is a timebase artefact, not a frame rate

@@ -1,0 +1,366 @@
+"""Count: a record's input_ids, labels and length exactly as ms-swift 4.6's `qwen3_vl` template encodes it for training.
+
+No pixels are touched: image sizes come from headers, are resized with qwen-vl-utils' `smart_resize` arithmetic
+(vlprep.counting.resize, factor 32; no torch import) under the pixel limits, and each `<|image_pad|>` expands to
+grid_t·grid_h·grid_w / merge². The text side follows the template's own segmentation: the conversation becomes a list of
+context pieces (template strings, queries, responses), pieces with the same loss weight are merged, and each merged
+segment is tokenized on its own. That is why content starting with
+"\n" gives one token more than a plain render of the chat template.
+
+What the template adds around the text is rendered here too: the `tools` system prompt of its default agent template
+(hermes), `tool_call` turns as `<tool_call>` blocks, per-turn `loss` (an untrained response), and the grounding tags
+`<ref-object>` / `<bbox>` from `objects` (boxes scaled to 0..1000 with the image sizes from the headers).
+
+Videos likewise: each `<video>` becomes `<|vision_start|><|video_pad|><|vision_end|>`, and the `<|video_pad|>` becomes
+the per-frame-pair text vlprep.counting.video plans from the container header (timestamps and pads), tokenized on its own as
+the template's processor call does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vlprep.records.diagnostics import ImageInfo
+from vlprep.records.normalize import IMAGE_TAG, VIDEO_TAG, parse_literal
+from vlprep.counting.resize import smart_resize
+from vlprep.counting.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
+from vlprep.counting.video import VIDEO_PAD, VISION_END, VISION_START, VideoHeader, VideoPlan, plan_video
+
+IMAGE_PAD_ID = 151655
+VIDEO_PAD_ID = 151656
+IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
+VIDEO_REPLACEMENT = VISION_START + VIDEO_PAD + VISION_END
+IM_END = "<|im_end|>\n"
+STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
+_TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (
+    "<image>", "<video>", "<audio>", "<bbox>", "<ref-object>", "<cot-process>", "<start-image>"))) + ")")
+
+
+@dataclass(frozen=True)
+class CountedRecord:
+    length: int
+    image_tokens: int
+    grids: tuple[tuple[int, int, int], ...]
+    video_tokens: int = 0
+    video_grids: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    grids: tuple[tuple[int, int, int], ...]
+    video_grids: tuple[tuple[int, int, int], ...] = ()
+
+
+def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
+    try:
+        resized_h, resized_w = smart_resize(height, width, FACTOR, settings.min_pixels, settings.max_pixels,
+                                            settings.max_ratio)
+    except ValueError as error:
+        raise UnencodableImage(f"{width}x{height}: {error}") from None
+    if resized_h <= 0 or resized_w <= 0:
+        raise UnencodableImage(f"{width}x{height} resizes to {resized_w}x{resized_h} under "
+                               f"--image-max-tokens {settings.image_max_tokens}")
+    return (1, resized_h // PATCH_SIZE, resized_w // PATCH_SIZE)
+
+
+def largest_fitting_image_max_tokens(counted: CountedRecord, images: list[ImageInfo], settings: CountSettings,
+                                     max_length: int) -> int | None:
+    """The largest --image-max-tokens (not below --image-min-tokens) under which the record is at most `max_length`
+    tokens, or None when none is: its text tokens stay, each image's tokens follow `image_grid` (monotone in the
+    limit, so a bisection finds the exact bound)."""
+    text_tokens = counted.length - counted.image_tokens
+
+    def fits(limit: int) -> bool:
+        limited = replace(settings, image_max_tokens=limit)
+        try:
+            grids = [image_grid(info.width, info.height, limited) for info in images]
+        except UnencodableImage:
+            return False
+        return text_tokens + sum(t * h * w for t, h, w in grids) // (MERGE_SIZE * MERGE_SIZE) <= max_length
+
+    low, high = settings.image_min_tokens, settings.image_max_tokens
+    if not images or not fits(low):
+        return None
+    while low < high:  # fits(low) holds; find the largest such value below `high`
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class TokenCounter:
+    """Encodes canonical records with a Qwen3-VL tokenizer's Rust backend (`tokenizers.Tokenizer`), one batch call per
+    record; a transformers tokenizer's `.backend_tokenizer`, or the same loaded alone (vlprep.counting.processor_memo)."""
+
+    def __init__(self, backend: Any, settings: CountSettings) -> None:
+        self._backend = backend
+        self.settings = settings
+
+    @property
+    def backend(self) -> Any:
+        """The `tokenizers.Tokenizer` it counts with."""
+        return self._backend
+
+    def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
+              ) -> CountedRecord:
+        encoded = self.encode(record, images, videos)
+        image_tokens = sum(1 for token in encoded.input_ids if token == IMAGE_PAD_ID)
+        expected = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
+        assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/4 = {expected}"
+        video_tokens = sum(1 for token in encoded.input_ids if token == VIDEO_PAD_ID)
+        expected = sum(t * h * w for t, h, w in encoded.video_grids) // (MERGE_SIZE * MERGE_SIZE)
+        assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/4 = {expected}"
+        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids)
+
+    def encode(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
+               ) -> Encoded:
+        """`videos`: the headers of the record's videos (vlprep.checks.videos), in order; UnencodableVideo when
+        ms-swift could not encode one."""
+        grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
+        plans = [plan_video(header, self.settings.video, self.settings.max_ratio) for header in videos]
+        segments = _segments(record, images, len(plans))
+        encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for (_, trained), encoding in zip(segments, encodings):
+            input_ids += encoding.ids
+            labels += encoding.ids if trained else [-100] * len(encoding.ids)
+        self._train_end_of_turn(input_ids, labels)
+        labels[0] = -100
+        encoded = _expand_image_pads(input_ids, labels, grids)
+        return self._expand_video_pads(encoded, plans) if plans else encoded
+
+    def _expand_video_pads(self, encoded: Encoded, plans: list[VideoPlan]) -> Encoded:
+        """Each video's `<|video_pad|>` becomes its planned text, tokenized alone (the template splits the
+        processor's token list on "\n", which never merges with what is around it)."""
+        texts = self._backend.encode_batch([plan.text() for plan in plans], add_special_tokens=False)
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        video_index = 0
+        for token, label in zip(encoded.input_ids, encoded.labels):
+            if token == VIDEO_PAD_ID and video_index < len(plans):
+                out_ids += texts[video_index].ids
+                out_labels += [-100] * len(texts[video_index].ids)
+                video_index += 1
+            else:
+                out_ids.append(token)
+                out_labels.append(label)
+        return Encoded(out_ids, out_labels, encoded.grids, tuple(plan.grid for plan in plans))
+
+    def _train_end_of_turn(self, input_ids: list[int], labels: list[int]) -> None:
+        """ms-swift's dynamic EOS: the `<|im_end|>\\n` opening an untrained run right after a trained one is trained."""
+        suffix = self._backend.encode(IM_END, add_special_tokens=False).ids
+        start = 0
+        for i in range(1, len(labels) + 1):
+            if labels[i - 1] >= 0 and i < len(labels) and labels[i] == -100:
+                start = i
+            elif start > 0 and labels[i - 1] == -100 and (i == len(labels) or labels[i] >= 0):
+                if i - start >= len(suffix) and input_ids[start:start + len(suffix)] == suffix:
+                    labels[start:start + len(suffix)] = suffix
+
+
+def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tuple[int, int, int], ...]) -> Encoded:
+    out_ids: list[int] = []
+    out_labels: list[int] = []
+    image_index = 0
+    for token, label in zip(input_ids, labels):
+        if token == IMAGE_PAD_ID and image_index < len(grids):
+            t, h, w = grids[image_index]
+            count = t * h * w // (MERGE_SIZE * MERGE_SIZE)
+            out_ids += [IMAGE_PAD_ID] * count
+            out_labels += [-100] * count
+            image_index += 1
+        else:
+            out_ids.append(token)
+            out_labels.append(label)
+    return Encoded(out_ids, out_labels, grids)
+
+
+# ---- the template's segmentation -------------------------------------------------------------------------------
+
+def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """System split off (the tools prompt added), missing image tags prepended, tool calls rendered, tool turns and
+    repeated roles folded, as ms-swift does. An assistant turn keeps its text as (text, loss) parts: ms-swift merges
+    consecutive assistant turns into a list whose parts keep their own `loss`."""
+    messages = [dict(turn) for turn in record["messages"]]
+    system = messages.pop(0)["content"] if messages and messages[0]["role"] == "system" else None
+    if record.get("tools"):
+        system = tools_system_prompt(record["tools"], system)
+    if image_count and messages:
+        everything = "\n".join(([system] if system else []) + [turn["content"] for turn in messages])
+        missing = image_count - everything.count(IMAGE_TAG)
+        if missing > 0:
+            messages[0]["content"] = IMAGE_TAG * missing + messages[0]["content"]
+    messages = _render_tool_calls(messages)
+    for turn in messages:
+        if turn["role"] == "assistant":
+            turn["parts"] = [(turn["content"], turn.get("loss"))]
+    _fold_tools_after_user(messages)
+    folded: list[dict[str, Any]] = []
+    index = 0
+    while index < len(messages):
+        turn = messages[index]
+        previous = folded[-1] if folded else None
+        if previous and previous["role"] == "assistant" and turn["role"] == "tool":
+            tools = [turn]
+            while index + 1 < len(messages) and messages[index + 1]["role"] == "tool":
+                index += 1
+                tools.append(messages[index])
+            folded.append({"role": "tool", "prompt": [IM_END, _user_turn(_tool_responses(tools))]})
+        elif previous and previous["role"] == turn["role"] == "assistant":
+            previous["parts"] = previous["parts"] + turn["parts"]
+            previous["content"] += turn["content"]
+        elif previous and previous["role"] == turn["role"] == "user":
+            previous["content"] += turn["content"]
+        else:
+            folded.append(turn)
+        index += 1
+    return system, folded
+
+
+def tools_system_prompt(tools: list[dict[str, Any]], system: str | None) -> str:
+    """The system prompt the qwen3_vl template's default agent template (hermes) renders for `tools`."""
+    described = "\n".join(json.dumps(tool if "type" in tool or "function" in tool else
+                                     {"type": "function", "function": tool}, ensure_ascii=False) for tool in tools)
+    return (f"{system or ''}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+            f"{described}\n</tools>\n\nFor each function call, return a json object with function name and "
+            "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def _render_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run of tool_call turns (parallel calls) becomes one assistant turn of `<tool_call>` blocks, keeping the
+    first `loss` given in the run."""
+    out: list[dict[str, Any]] = []
+    for turn in messages:
+        if turn["role"] != "tool_call":
+            out.append(turn)
+            continue
+        call = parse_literal(turn["content"])
+        arguments = call["arguments"] if call.get("arguments") is not None else call.get("parameters")
+        rendered = json.dumps({"name": call["name"], "arguments": parse_literal(arguments)
+                               if isinstance(arguments, str) else arguments}, ensure_ascii=False)
+        block = f"<tool_call>\n{rendered}\n</tool_call>"
+        previous = out[-1] if out else None
+        if previous is not None and previous.get("calls"):
+            previous["content"] += "\n" + block
+            if "loss" not in previous and "loss" in turn:
+                previous["loss"] = turn["loss"]
+        else:
+            out.append({"role": "assistant", "content": block, "calls": True,
+                        **({"loss": turn["loss"]} if "loss" in turn else {})})
+    return out
+
+
+def _fold_tools_after_user(messages: list[dict[str, Any]]) -> None:
+    """Tool results straight after a user turn are appended to that user turn."""
+    index = 0
+    while index < len(messages):
+        if messages[index]["role"] != "tool" or index == 0 or messages[index - 1]["role"] != "user":
+            index += 1
+            continue
+        end = index
+        while end + 1 < len(messages) and messages[end + 1]["role"] == "tool":
+            end += 1
+        messages[index - 1]["content"] += IM_END + "<|im_start|>user\n" + _tool_responses(messages[index:end + 1])
+        del messages[index:end + 1]
+
+
+def _tool_responses(tools: list[dict[str, Any]]) -> str:
+    return "\n".join(f"<tool_response>\n{turn['content']}\n</tool_response>" for turn in tools)
+
+
+def _user_turn(query: str) -> str:
+    return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _segments(record: dict[str, Any], images: list[ImageInfo], video_count: int = 0) -> list[tuple[str, bool]]:
+    """The merged (text, trained) segments the template tokenizes one by one."""
+    image_count = len(images)
+    system, messages = _prepare_messages(record, image_count)
+    if messages and messages[0]["role"] == "assistant":
+        messages.insert(0, {"role": "user", "content": ""})
+    if len(messages) % 2:
+        messages.append({"role": "assistant", "content": None, "parts": []})
+    pieces: list[tuple[str, bool]] = []
+    if system:
+        pieces.append((f"<|im_start|>system\n{system}<|im_end|>\n", False))
+    rounds = len(messages) // 2
+    for round_index in range(rounds):
+        query, answer = messages[2 * round_index], messages[2 * round_index + 1]
+        response = answer["content"]
+        if query["role"] == "tool":
+            pieces += [(piece, False) for piece in query["prompt"]]
+        else:
+            pieces.append((_user_turn(query["content"]), False))
+        if response is None:
+            continue
+        pieces += [(text, loss is not False) for text, loss in answer["parts"]]
+        if round_index < rounds - 1:
+            if messages[2 * round_index + 2]["role"] != "tool":
+                pieces.append((IM_END, False))
+        elif not response.endswith(STOP_WORDS):
+            pieces.append((IM_END, True))
+    refs, boxes = grounding_texts(record.get("objects"), images)
+    return _merge(_replace_tags(pieces, image_count, refs, boxes, video_count))
+
+
+def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> tuple[list[str], list[str]]:
+    """What the qwen3_vl template puts for each `<ref-object>` and `<bbox>` (its legacy QWENVL_BBOX_FORMAT): boxes
+    scaled to 0..1000 from pixels (bbox_type real, against the size of image `image_id`) or from 0..1 (norm1)."""
+    if not objects:
+        return [], []
+    boxes = [list(box) for box in objects["bbox"]]
+    if images:
+        image_ids = list(objects.get("image_id") or [])
+        image_ids += [0] * (len(boxes) - len(image_ids))
+        for box, image_id in zip(boxes, image_ids):
+            width, height = (1, 1) if objects.get("bbox_type") == "norm1" else \
+                (images[image_id].width, images[image_id].height)
+            for i in range(0, len(box) - 1, 2):
+                box[i], box[i + 1] = int(round(box[i] / width * 1000)), int(round(box[i + 1] / height * 1000))
+    refs = [f"<|object_ref_start|>{ref}<|object_ref_end|>" for ref in objects.get("ref") or []]
+    points = [",".join(f"({x},{y})" for x, y in zip(box[::2], box[1::2])) for box in boxes]
+    return refs, [f"<|box_start|>{point}<|box_end|>" for point in points]
+
+
+def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str],
+                  video_count: int = 0) -> list[tuple[str, bool]]:
+    """Images, videos, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
+    out: list[tuple[str, bool]] = []
+    replaced = {IMAGE_TAG: 0, VIDEO_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
+    for text, trained in pieces:
+        for part in _TEMPLATE_TAGS.split(text):
+            if not part:
+                continue
+            if part == IMAGE_TAG and replaced[part] < image_count:
+                out.append((IMAGE_REPLACEMENT, False))
+            elif part == VIDEO_TAG and replaced[part] < video_count:
+                out.append((VIDEO_REPLACEMENT, False))
+            elif part == "<ref-object>" and replaced[part] < len(refs):
+                out.append((refs[replaced[part]], trained))
+            elif part == "<bbox>" and replaced[part] < len(boxes):
+                out.append((boxes[replaced[part]], trained))
+            else:
+                out.append((part, trained))
+                continue
+            replaced[part] += 1
+    return out
+
+
+def _merge(pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    merged: list[tuple[str, bool]] = []
+    for text, trained in pieces:
+        if merged and merged[-1][1] == trained:
+            merged[-1] = (merged[-1][0] + text, trained)
+        else:
+            merged.append((text, trained))
+    return merged
