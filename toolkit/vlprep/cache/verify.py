@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vlprep.records.diagnostics import ImageInfo
-from vlprep.records.normalize import OTHER_TASK_KEYS
+from vlprep.records.canonical import OTHER_TASK_KEYS
 from vlprep.cache.swift_oracle import SwiftOracle
 from vlprep.errors import ProblemsFound
 

@@ -27,7 +27,7 @@ import pyarrow.json as pa_json
 
 from vlprep.records.diagnostics import RecordResult
 from vlprep.cache.image_staleness import cached_file_digest
-from vlprep.records.normalize import CARRIED_KEYS
+from vlprep.records.canonical import CARRIED_KEYS
 from vlprep.records.rules import Severity
 
 MAX_SHARD_BYTES = 500 << 20  # datasets' default max_shard_size for save_to_disk

@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from vlprep.records.diagnostics import ImageInfo
-from vlprep.records.normalize import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
+from vlprep.records.canonical import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
 
 Problem = tuple[str, str]
 

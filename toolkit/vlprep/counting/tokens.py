@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vlprep.records.diagnostics import ImageInfo
-from vlprep.records.normalize import IMAGE_TAG, VIDEO_TAG, parse_literal
+from vlprep.records.canonical import IMAGE_TAG, VIDEO_TAG, parse_literal
 from vlprep.counting.resize import smart_resize
 from vlprep.counting.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
 from vlprep.counting.video import VIDEO_PAD, VISION_END, VISION_START, VideoHeader, VideoPlan, plan_video

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from vlprep.inputs.streams import READ_ERRORS, Source, is_stdin, open_input
 from vlprep.inputs.json_array import ArraySplitter
-from vlprep.records.normalize import RECORD_KEYS
+from vlprep.records.canonical import RECORD_KEYS
 from vlprep.inputs.units import RawLine
 
 BOM = b"\xef\xbb\xbf"

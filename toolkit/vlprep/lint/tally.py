@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from vlprep.records.diagnostics import Diagnostic, RecordResult, position
-from vlprep.records.normalize import FORMAT_FAMILY
+from vlprep.records.canonical import FORMAT_FAMILY
 from vlprep.records.rules import RULES, Severity
 
 _EXAMPLE_LINES = 5

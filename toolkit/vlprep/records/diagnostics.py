@@ -67,7 +67,7 @@ class RecordResult:
     number: int  # 1-based position among the file's units (reader.RawLine.number)
     index: int | None = None  # index in a JSON array
     input_format: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # keys ms-swift maps to a column (vlprep.records.normalize)
+    columns: dict[str, str] = field(default_factory=dict)  # keys ms-swift maps to a column (vlprep.records.canonical)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys
     record: dict[str, Any] | None = None
