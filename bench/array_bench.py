@@ -4,7 +4,7 @@
 
 1. generates a pretty-printed JSON array of unique ShareGPT-style text records (about 0.9 KB each in the file) of
    `--size-mb` MB, and one a tenth of that size (both reused while their size and seed stay the same);
-2. the reader alone, in a child process: every element span of the file through `vlprep.inputs.reader.iter_records` (the
+2. the reader alone, in a child process: every element span of the file through `vlprep.inputs.formats.open_source(...).units()` (the
    splitter, no parsing): wall time, MB/s, and the process's peak RSS (ru_maxrss);
 3. `vlprep lint FILE --fast --format json -q` on both files: wall time, records/s, and the peak RSS summed over its
    process tree (parent and workers, polled; bench/common.PeakRss).
@@ -30,9 +30,9 @@ WORDS = ("image shows a the of and with picture what colour large small red blue
 READER = """
 import resource, sys, time
 from pathlib import Path
-from vlprep.inputs.reader import iter_records
+from vlprep.inputs.formats import open_source
 started = time.perf_counter()
-count = sum(1 for _ in iter_records(Path(sys.argv[1]), 64 << 20))
+count = sum(1 for _ in open_source(Path(sys.argv[1]), 64 << 20).units())
 print(count, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 

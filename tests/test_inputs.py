@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from child_process import signal_build_after_shards
 from vlprep.cli.app import app
 from vlprep.inputs.json_array import ArraySplitter
-from vlprep.inputs.reader import count_lines
+from vlprep.inputs.formats import open_source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCHEMAS = FIXTURES.parent / "schemas"
@@ -385,4 +385,4 @@ def test_damaged_arrays_never_crash_and_every_unit_is_counted_once(elements: lis
     result = runner.invoke(app, ["lint", str(path), "--format", "json", "-q", "--workers", "1"])
     assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
     report = json.loads(result.stdout)
-    assert report["summary"]["records"] == len(units) == count_lines(path, 64 << 20)
+    assert report["summary"]["records"] == len(units) == open_source(path, 64 << 20).count()

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vlprep.inputs.columnar import row_slices
-from vlprep.inputs.reader import count_lines, iter_records
+from vlprep.inputs.columnar import RowSlice
+from vlprep.inputs.formats import open_source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMAGES = FIXTURES / "images"
@@ -143,15 +143,16 @@ def test_rows_after_a_skip_and_row_group_slices_are_the_rows_from_the_start_less
     """What --resume relies on: reading from row k (any row group boundary or not) yields the same units; so do the
     slices of row groups that the workers read on their own."""
     path = write_parquet(tmp_path / "many.parquet", fixture_rows() * 7, row_group_size=3)
-    whole = list(iter_records(path, 1 << 20))
-    assert count_lines(path, 1 << 20) == len(whole) == 35
+    source = open_source(path, 1 << 20)
+    whole = list(source.units())
+    assert source.count() == len(whole) == 35
     assert [unit.number for unit in whole] == list(range(1, 36))
     for skip in (0, 1, 3, 4, 20, 34, 35):
-        assert list(iter_records(path, 1 << 20, skip)) == whole[skip:]
+        assert list(source.units(skip)) == whole[skip:]
         for rows in (1, 2, 5):  # the slices the workers read on their own hold the same rows, each once
-            slices = list(row_slices(path, "parquet", skip, rows))
-            assert [unit for part in slices for unit in part.units(path)] == whole[skip:]
-            assert all(0 < part.stop - part.start <= rows for part in slices)
+            slices = list(source.slices(skip, rows, 1))
+            assert all(isinstance(part, RowSlice) and 0 < part.stop - part.start <= rows for part in slices)
+            assert [unit for part in slices for unit in part.units()] == whole[skip:]
 
 
 def test_unreadable_parquet_is_one_finding_not_a_traceback(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ from child_process import signal_build_after_shards
 from test_hardening import (clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly,
                             kill_workers_blocked_on_a_fifo, write_lines)
 from test_parquet import fixture_rows, write_parquet
-from vlprep.inputs.reader import BOM, iter_line_range, iter_records, line_ranges
+from vlprep.inputs.formats import open_source
+from vlprep.inputs.jsonl import LineRange
+from vlprep.inputs.streams import BOM
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -69,11 +71,13 @@ def test_byte_ranges_of_a_jsonl_file_hold_each_of_its_lines_once(tmp_path: Path)
         text = b"\n".join(lines) + (b"\n" if lines and rng.random() < 0.5 else b"")
         text = (BOM if rng.random() < 0.2 else b"") + text
         path.write_bytes(text.replace(b"\n", b"\r\n") if rng.random() < 0.2 else text)
-        whole = list(iter_records(path, 30))
+        source = open_source(path, 30)
+        whole = list(source.units())
         for skip in range(len(whole) + 2):
             for max_lines, max_bytes in ((1, 1000), (3, 1000), (100, 40), (7, 1 << 20)):
-                ranges = list(line_ranges(path, skip, max_lines, max_bytes))
-                assert [unit for lines in ranges for unit in iter_line_range(path, lines, 30)] == whole[skip:]
+                ranges = list(source.slices(skip, max_lines, max_bytes))
+                assert all(isinstance(lines, LineRange) for lines in ranges)
+                assert [unit for lines in ranges for unit in lines.units()] == whole[skip:]
                 assert sum(lines.lines for lines in ranges) == len(whole[skip:])
 
 

@@ -38,7 +38,7 @@ from vlprep.run.pipeline import PipelineOptions
 from vlprep.counting.processor import resolve_model_dir
 from vlprep.counting.processor_memo import ProcessorFacts, counting_tokenizer, processor_facts
 from vlprep.run.ray_engine import RayUnavailable
-from vlprep.inputs.reader import count_lines
+from vlprep.inputs.formats import open_source
 from vlprep.records.rules import RULES
 from vlprep.counting.settings import CountSettings, settings_fingerprint
 from vlprep.cache.shapes import encode_cost, record_shape
@@ -189,10 +189,9 @@ def _same_file(handle: TextIO, path: Path) -> bool:
 
 
 def describe_inputs(files: list[Path], role: str, max_line_bytes: int) -> list[dict[str, Any]]:
-    """Path, size and SHA-256 of each input as stored (compressed or not) and its `lines`: the records as the reader
-    yields them (JSONL lines; a JSON array's records, plus any stretch of it that is no record)."""
+    """Path, size and SHA-256 of each input as stored (compressed or not) and its `lines`: its units (Source.count)."""
     return [{"path": str(file.resolve()), "role": role, "size": file.stat().st_size, "sha256": file_sha256(file),
-             "lines": count_lines(file, max_line_bytes)} for file in files]
+             "lines": open_source(file, max_line_bytes).count()} for file in files]
 
 
 def request_key(request: CacheRequest, inputs: list[dict[str, Any]]) -> str:
@@ -412,9 +411,7 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
     assert counts["identity_holds"] and counts["input_lines"] == sum(entry["lines"] for entry in inputs), \
         "every input line must end in exactly one of train / val / rejects"
     manifest = {
-        "format": CACHE_FORMAT,
-        "version": MANIFEST_VERSION,
-        "created": now_iso(),
+        "format": CACHE_FORMAT, "version": MANIFEST_VERSION, "created": now_iso(),
         "tool": library_versions(),
         "processor": {"model": request.model or "embedded", "fingerprint": facts.fingerprint,
                       "template": "qwen3_vl", "trust_remote_code": request.trust_remote_code},

@@ -18,7 +18,7 @@ from vlprep.cli.options import (Engine, EngineOption, FailOn, Fast, Files, Fps, 
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.errors import ProcessorError
 from vlprep.inputs.discovery import check_inputs
-from vlprep.inputs.reader import count_lines
+from vlprep.inputs.formats import open_source
 from vlprep.inputs.streams import is_stdin
 from vlprep.lint.report import make_writer
 from vlprep.lint.tally import Tally, lint_results
@@ -82,7 +82,7 @@ def lint(
 
         counter = TokenCounter(load_counting_tokenizer(model, trust_remote_code), settings)
     reads_stdin = any(is_stdin(file) for file in files)  # read once, as it comes: no total for the progress bar
-    total = None if reads_stdin else sum(count_lines(file, max_line_bytes) for file in files)
+    total = None if reads_stdin else sum(open_source(file, max_line_bytes).count() for file in files)
     started = time.perf_counter()
     tally = Tally(active)
     writer = make_writer(output_format.value, show_all)

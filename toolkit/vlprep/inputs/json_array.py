@@ -1,4 +1,8 @@
-"""Split a top-level JSON array into element spans while streaming, with each element's line and index.
+"""A JSON array of records (first non-blank byte `[`): split into element spans while streaming, with each element's
+line and index.
+
+Each unit is an element (or a stretch of the input that is no element, such as text after the array): its `line` is
+the line of its opening brace, `index` its index in the array, `number` its 1-based position among the units.
 
 Why a splitter of our own rather than ijson (the well-kept streaming JSON parser, with a C backend): ijson yields parse
 events without byte offsets or line numbers, and stops at the first syntax error. vlprep needs, for every element, the
@@ -29,7 +33,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import BinaryIO
+
+from vlprep.inputs.source import TextSource
+from vlprep.inputs.streams import BOM, read_head, until_read_error
+from vlprep.inputs.units import RawLine
 
 READ_BYTES = 1 << 20
 _STRUCTURE = re.compile(rb'[{}\[\]",]')
@@ -39,6 +48,23 @@ _BODY_INDENT = re.compile(rb"[{\[][ \t]*\r?\n([ \t]*)")
 _LOOKBEHIND = 256  # bytes before the scan position kept (and looked at) to tell what precedes a bracket on its line
 _TRAILING_PREVIEW = 4096
 _QUOTE, _BACKSLASH, _OPENERS, _CLOSERS = 0x22, 0x5C, (0x7B, 0x5B), (0x7D, 0x5D)
+
+
+class JsonArraySource(TextSource):
+    label = "a JSON array"
+
+    def units(self, skip: int = 0) -> Iterator[RawLine]:
+        with self._open() as opened:
+            yield from until_read_error(islice(_array_units(opened.stream, self.max_line_bytes), skip, None),
+                                        opened.compression)
+
+
+def _array_units(stream: BinaryIO, max_line_bytes: int) -> Iterator[RawLine]:
+    _, had_bom = read_head(stream)
+    stream.read(len(BOM) if had_bom else 0)
+    for number, span in enumerate(ArraySplitter(stream, max_line_bytes).spans(), start=1):
+        yield RawLine(span.line, span.data, number, had_bom=had_bom and number == 1, size=span.size, index=span.index,
+                      problem=span.problem)
 
 
 @dataclass(frozen=True)

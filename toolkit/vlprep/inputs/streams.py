@@ -2,8 +2,8 @@
 
 Compression is recognized by its magic bytes (gzip `1f 8b`, zstd `28 b5 2f fd`), not by the file's name. A stream that
 ends before its end-of-stream marker (a file cut short) or whose data is corrupt raises one of `READ_ERRORS` while it is
-read; the readers turn that into a diagnostic (J011). zstd is decompressed frame by frame through a decompression object
-because zstandard's stream reader ends silently on a frame cut short.
+read; `until_read_error` turns that into the input's last unit (J011). zstd is decompressed frame by frame through a
+decompression object because zstandard's stream reader ends silently on a frame cut short.
 """
 
 from __future__ import annotations
@@ -20,10 +20,14 @@ from typing import BinaryIO
 
 import zstandard
 
+from vlprep.inputs.units import RawLine
+
 STDIN = Path("-")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BUFFER_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
+_HEAD_BYTES = 1 << 16
 _ZSTD_INPUT_BYTES = 1 << 16  # compressed bytes fed at a time: bounds the decompressed bytes held at once
 
 
@@ -35,7 +39,7 @@ READ_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)  # gzip.BadGz
 
 
 @dataclass(frozen=True)
-class Source:
+class InputStream:
     stream: BinaryIO  # decompressed bytes, buffered (peek works)
     compression: str | None  # "gzip", "zstd" or None
 
@@ -45,7 +49,7 @@ def is_stdin(path: Path) -> bool:
 
 
 @contextmanager
-def open_input(path: Path) -> Iterator[Source]:
+def open_input(path: Path) -> Iterator[InputStream]:
     """The input's decompressed bytes; stdin is read as it comes and is not closed."""
     handle: BinaryIO = io.BufferedReader(sys.stdin.buffer, BUFFER_BYTES) if is_stdin(path) else \
         open(path, "rb", buffering=BUFFER_BYTES)  # type: ignore[assignment]
@@ -53,14 +57,42 @@ def open_input(path: Path) -> Iterator[Source]:
         magic = handle.peek(4)[:4]  # type: ignore[attr-defined]
         if magic.startswith(GZIP_MAGIC):
             stream = io.BufferedReader(gzip.GzipFile(fileobj=handle, mode="rb"), BUFFER_BYTES)  # type: ignore[arg-type]
-            yield Source(stream, "gzip")  # type: ignore[arg-type]
+            yield InputStream(stream, "gzip")  # type: ignore[arg-type]
         elif magic.startswith(ZSTD_MAGIC):
-            yield Source(io.BufferedReader(_ZstdReader(handle), BUFFER_BYTES), "zstd")  # type: ignore[arg-type]
+            yield InputStream(io.BufferedReader(_ZstdReader(handle), BUFFER_BYTES), "zstd")  # type: ignore[arg-type]
         else:
-            yield Source(handle, None)
+            yield InputStream(handle, None)
     finally:
         if not is_stdin(path):
             handle.close()
+
+
+def read_head(stream: BinaryIO) -> tuple[bytes, bool]:
+    """The first bytes of the stream (without consuming them), after a byte-order mark, and whether there was one."""
+    head = stream.peek(_HEAD_BYTES)  # type: ignore[attr-defined]
+    return (head[len(BOM):], True) if head.startswith(BOM) else (head, False)
+
+
+def until_read_error(units: Iterator[RawLine], compression: str | None, before: int = 0) -> Iterator[RawLine]:
+    """A compressed stream (or stdin) can fail while it is read: the failure becomes the input's last unit (J011).
+    `before`: the units before the first of `units` (a JSONL line range that starts inside the file)."""
+    last: RawLine | None = None
+    try:
+        for last in units:
+            yield last
+    except READ_ERRORS as error:
+        yield read_error_unit(error, compression, last, before)
+
+
+def read_error_unit(error: BaseException, compression: str | None, last: RawLine | None = None, before: int = 0
+                    ) -> RawLine:
+    """The J011 unit of a read that failed after the unit `last` (None: before any unit)."""
+    what = f"the {compression} stream" if compression else "the input"
+    records = last.number if last else before
+    line = last.line + 1 if last else before + 1
+    return RawLine(line, None, records + 1, problem=(
+        "J011", f"{what} cannot be read past this point ({error or type(error).__name__}); "
+                f"{records:,} record(s) before it were read"))
 
 
 class _ZstdReader(io.RawIOBase):

@@ -1,4 +1,5 @@
-"""RawLine: one unit of an input (a JSONL line, a JSON array element, a Parquet/Arrow row), as every reader yields it."""
+"""RawLine: one unit of an input (a JSONL line, a JSON array element, a Parquet/Arrow row), as every format's Source
+(vlprep.inputs.source) yields it."""
 
 from __future__ import annotations
 

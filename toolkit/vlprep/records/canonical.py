@@ -51,7 +51,7 @@ OTHER_TASK_KEYS = frozenset(  # read by ms-swift's other tasks (RLHF, reward, em
 # `id` is dropped by ms-swift too, but it is the universal record identifier and losing it changes nothing in training.
 QUIET_KEYS = frozenset({"id"})
 # Every top-level key a record may have (read by ms-swift, or named by vlprep): a file `{"KEY": [...]}` whose KEY is
-# none of these wraps its records (vlprep.inputs.reader).
+# none of these wraps its records (vlprep.inputs.formats).
 RECORD_KEYS = (frozenset(MESSAGES_COLUMNS) | frozenset(RESPONSE_COLUMNS) | frozenset(CARRIED_KEYS) | NOT_CARRIED_KEYS
                | OTHER_TASK_KEYS | QUIET_KEYS | {"history"})
 

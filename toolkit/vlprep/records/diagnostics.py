@@ -64,7 +64,7 @@ class RecordResult:
     file: str
     line: int
     text: str
-    number: int  # 1-based position among the file's units (reader.RawLine.number)
+    number: int  # 1-based position among the file's units (inputs.units.RawLine.number)
     index: int | None = None  # index in a JSON array
     input_format: str | None = None
     columns: dict[str, str] = field(default_factory=dict)  # keys ms-swift maps to a column (vlprep.records.canonical)

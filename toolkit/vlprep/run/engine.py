@@ -1,11 +1,11 @@
 """Run the per-record pipeline over files in worker processes, streaming, in input order, with bounded memory.
 
-Lines are read in the parent and sent to workers in chunks (Parquet and Arrow files: slices of row groups, which the
-workers read themselves); at most `4 × workers` chunks are in flight, so memory does not
-grow with the file. Results come back in input order. A worker that dies (segfault, out-of-memory kill, or its watchdog
-ending it on an image that overran --image-timeout) breaks the pool: the pool is rebuilt and the lost chunks are re-run
-one line per task, so only the line that kills a worker again is reported (I014/V014 for a timeout, W001 otherwise) and the
-run goes on.
+Each input is cut into slices (vlprep.inputs.source: byte ranges of a plain JSONL file and slices of the row groups of
+a Parquet or Arrow file, which the workers read themselves; the units of any other input, read here) that go to the
+workers as chunks; at most `4 × workers` chunks are in flight, so memory does not grow with the file. Results come back
+in input order. A worker that dies (segfault, out-of-memory kill, or its watchdog ending it on an image that overran
+--image-timeout) breaks the pool: the pool is rebuilt and the lost chunks are re-run one line per task, so only the
+line that kills a worker again is reported (I014/V014 for a timeout, W001 otherwise) and the run goes on.
 """
 
 from __future__ import annotations
@@ -22,18 +22,15 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from vlprep.inputs.columnar import RowSlice, columnar_kind, row_slices
-from vlprep.records.diagnostics import Diagnostic, RecordResult
-from vlprep.inputs.streams import is_stdin
-from vlprep.run.pipeline import ImageCache, PipelineOptions, process_line
-from vlprep.inputs.reader import iter_records
+from vlprep.inputs.formats import input_slices
+from vlprep.inputs.source import Slice, Units
 from vlprep.inputs.units import RawLine
+from vlprep.records.diagnostics import Diagnostic, RecordResult
+from vlprep.run.pipeline import ImageCache, PipelineOptions, process_line
 from vlprep.run.watchdog import Watchdog, new_marker_dir, read_marker, timeout_problem
 
-Chunk = tuple[str, "list[RawLine] | RowSlice"]  # a RowSlice of a Parquet/Arrow file is read by the worker itself
+Chunk = tuple[str, Slice]
 MAX_LINE_BYTES_DEFAULT = 64 << 20
-_CHUNK_LINES = 128
-_CHUNK_BYTES = 4 << 20
 
 _PR_SET_PDEATHSIG = 1
 _worker_state: dict[str, Any] = {}
@@ -62,42 +59,17 @@ def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | 
 
 
 def _run_chunk(chunk: Chunk) -> list[RecordResult]:
-    name, lines = chunk
+    name, part = chunk
     file = Path(name)
     state = _worker_state
-    return [process_line(raw, file, state["options"], state["images"], state["counter"])
-            for raw in _units(file, lines)]
-
-
-def _units(file: Path, lines: list[RawLine] | RowSlice) -> list[RawLine]:
-    return lines.units(file) if isinstance(lines, RowSlice) else lines
-
-
-def _chunks(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iterator[Chunk]:
-    first_file, skip_lines = start
-    for index, file in enumerate(files[first_file:], start=first_file):
-        skip = skip_lines if index == first_file else 0
-        kind = None if is_stdin(file) else columnar_kind(file)
-        if kind is not None:  # the workers read their rows: converting rows (images to base64) is the costly part
-            yield from ((str(file), rows) for rows in row_slices(file, kind, skip, _CHUNK_LINES))
-            continue
-        lines: list[RawLine] = []
-        size = 0
-        for raw in iter_records(file, max_line_bytes, skip):
-            lines.append(raw)
-            size += raw.size
-            if len(lines) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
-                yield str(file), lines
-                lines, size = [], 0
-        if lines:
-            yield str(file), lines
+    return [process_line(raw, file, state["options"], state["images"], state["counter"]) for raw in part.units()]
 
 
 def run(files: list[Path], options: PipelineOptions, workers: int, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
         counter_factory: Callable[[], Any] | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[RecordResult]:
-    """Yield one RecordResult per input unit (reader.RawLine), in input order, from `start` = (file index, units of it
-    to skip)."""
-    chunks = _chunks(files, max_line_bytes, start)
+    """Yield one RecordResult per input unit (inputs.units.RawLine), in input order, from `start` = (file index, units
+    of it to skip)."""
+    chunks = ((str(file), part) for file, part in input_slices(files, max_line_bytes, start))
     marker_dir = new_marker_dir()
     try:
         yield from _PoolRunner(options, max(1, workers), counter_factory, marker_dir).run(chunks)
@@ -157,8 +129,8 @@ class _PoolRunner:
         lost = [chunk] + [pending for pending, _ in window]
         window.clear()
         self._restart()
-        for name, lines in lost:
-            for raw in _units(Path(name), lines):
+        for name, part in lost:
+            for raw in part.units():
                 yield from self._isolated(name, raw)
 
     def _isolated(self, name: str, raw: RawLine) -> list[RecordResult]:
@@ -166,7 +138,7 @@ class _PoolRunner:
         line is blamed (W001) only when it breaks a fresh pool twice; a timeout marker blames it (I014/V014) at once."""
         for _ in range(2):
             try:
-                return self._pool.submit(_run_chunk, (name, [raw])).result()
+                return self._pool.submit(_run_chunk, (name, Units([raw]))).result()
             except BrokenProcessPool:
                 self._restart()
                 marker = read_marker(self._marker_dir, name, raw.number)

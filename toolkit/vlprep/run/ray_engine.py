@@ -2,10 +2,12 @@
 
 The driver plans tasks and consumes their results in input order, so everything after the per-record pipeline (the
 tally, duplicates, the split, shards, rejects, resume state, manifest) is the local engine's code, unchanged:
-- plain JSONL: a task per byte range of whole lines (reader.line_ranges: at most 128 lines or 4 MB), which the task
-  reads from the file itself (the file must be at the same path on every node);
-- Parquet / Arrow: a task per slice of at most 128 rows of a row group (record batch), read by the task;
-- JSON arrays and compressed inputs (read sequentially only): the driver reads the units and ships them in chunks.
+a task per slice of an input (vlprep.inputs.source, as the local engine's chunks):
+- plain JSONL: a byte range of whole lines (at most 128 lines or 4 MB), which the task reads from the file itself
+  (the file must be at the same path on every node);
+- Parquet / Arrow: at most 128 rows of a row group (record batch), read by the task;
+- JSON arrays and compressed inputs (read sequentially only): the driver reads the units (at most 128 or 4 MB) and
+  ships them.
 
 Each worker process loads the pipeline state (options and the token counter with its tokenizer) once, from the object
 store, on its first task. At most 4 tasks per CPU of the cluster are in flight.
@@ -31,13 +33,12 @@ from typing import Any
 
 from vlprep.records.diagnostics import Diagnostic, RecordResult
 from vlprep.run.pipeline import ImageCache, PipelineOptions, process_line
+from vlprep.inputs.formats import input_slices
+from vlprep.inputs.source import Slice, Units
 from vlprep.inputs.units import RawLine
-from vlprep.inputs.reader import LineRange, is_plain_jsonl, iter_line_range, iter_records, line_ranges
 from vlprep.run.watchdog import Watchdog, new_marker_dir, read_marker, timeout_problem
 from vlprep.errors import UsageError
 
-TASK_LINES = 128
-TASK_BYTES = 4 << 20
 _WINDOW_PER_CPU = 4
 
 
@@ -47,11 +48,10 @@ class RayUnavailable(UsageError):
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: `what` is a reader.LineRange, a columnar.RowSlice, or a list of units."""
+    """One unit of work: a slice of `file`."""
 
     file: str
-    kind: str  # "lines", "rows", "units"
-    what: Any
+    part: Slice
 
 
 def import_ray() -> Any:
@@ -87,8 +87,8 @@ def run(files: list[Path], options: PipelineOptions, workers: int, max_line_byte
     try:
         state = ray.put((options, counter_factory, marker_dir))
         cpus = int(ray.cluster_resources().get("CPU", workers))
-        yield from _Runner(ray, [state], max_line_bytes, marker_dir, max(1, cpus)).run(
-            plan(files, max_line_bytes, start))
+        yield from _Runner(ray, [state], marker_dir, max(1, cpus)).run(
+            Task(str(file), part) for file, part in input_slices(files, max_line_bytes, start))
     finally:
         shutil.rmtree(marker_dir, ignore_errors=True)
         if started:
@@ -108,42 +108,6 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
                              f"`ray start --head --port {port}` or check the address") from None
 
 
-def plan(files: list[Path], max_line_bytes: int, start: tuple[int, int]) -> Iterator[Task]:
-    """The tasks for every unit of `files` from `start` = (file index, units of it to skip), in input order."""
-    from vlprep.inputs import columnar
-
-    first_file, skip_units = start
-    for index, file in enumerate(files[first_file:], start=first_file):
-        skip = skip_units if index == first_file else 0
-        name = str(file)
-        kind = columnar.columnar_kind(file)
-        if kind is not None:
-            for rows in columnar.row_slices(file, kind, skip, TASK_LINES):
-                yield Task(name, "rows", rows)
-        elif is_plain_jsonl(file):
-            for lines in line_ranges(file, skip, TASK_LINES, TASK_BYTES):
-                yield Task(name, "lines", lines)
-        else:
-            chunk: list[RawLine] = []
-            for raw in iter_records(file, max_line_bytes, skip):
-                chunk.append(raw)
-                if len(chunk) >= TASK_LINES:
-                    yield Task(name, "units", chunk)
-                    chunk = []
-            if chunk:
-                yield Task(name, "units", chunk)
-
-
-def task_units(task: Task, max_line_bytes: int) -> list[RawLine]:
-    if task.kind == "units":
-        return task.what
-    path = Path(task.file)
-    if task.kind == "lines":
-        lines: LineRange = task.what
-        return list(iter_line_range(path, lines, max_line_bytes))
-    return task.what.units(path)  # a columnar.RowSlice
-
-
 # --- inside the workers --------------------------------------------------------------------------------------------
 _worker_state: dict[str, Any] = {}
 
@@ -160,28 +124,27 @@ def _state(ray: Any, holder: list[Any]) -> dict[str, Any]:
     return _worker_state
 
 
-def _process(holder: list[Any], task: Task, max_line_bytes: int) -> list[RecordResult]:
+def _process(holder: list[Any], task: Task) -> list[RecordResult]:
     import ray
 
     state = _state(ray, holder)
     file = Path(task.file)
     return [process_line(raw, file, state["options"], state["images"], state["counter"])
-            for raw in task_units(task, max_line_bytes)]
+            for raw in task.part.units()]
 
 
 # --- the driver ----------------------------------------------------------------------------------------------------
 class _Runner:
-    def __init__(self, ray: Any, holder: list[Any], max_line_bytes: int, marker_dir: str, cpus: int) -> None:
+    def __init__(self, ray: Any, holder: list[Any], marker_dir: str, cpus: int) -> None:
         self._ray = ray
         self._holder = holder
-        self._max_line_bytes = max_line_bytes
         self._marker_dir = Path(marker_dir)
         self._window = _WINDOW_PER_CPU * cpus
         self._remote = ray.remote(num_cpus=1, max_retries=1)(_process)
         self._crashes = _crash_errors(ray.exceptions)
 
     def _submit(self, task: Task) -> Any:
-        return self._remote.remote(self._holder, task, self._max_line_bytes)
+        return self._remote.remote(self._holder, task)
 
     def run(self, tasks: Iterator[Task]) -> Iterator[RecordResult]:
         window: deque[tuple[Task, Any]] = deque()
@@ -202,9 +165,9 @@ class _Runner:
         except self._crashes:
             pass
         results: list[RecordResult] = []
-        for raw in task_units(task, self._max_line_bytes):
+        for raw in task.part.units():
             try:
-                results.extend(self._ray.get(self._submit(Task(task.file, "units", [raw]))))
+                results.extend(self._ray.get(self._submit(Task(task.file, Units([raw])))))
             except self._crashes:
                 results.append(self._blamed(task.file, raw))
         return results
