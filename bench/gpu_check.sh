@@ -60,6 +60,7 @@ else
 fi
 echo "== vltrain fit --no-packing (sdpa, batch 8)"; run_fit unpacked --no-packing --batch-size 8 --grad-accum 1
 
+cp "$WORK"/*.json "$WORK"/*.log "$(dirname "$RESULTS")/" 2>/dev/null  # the fit reports and logs come back too
 python3 - "$WORK" "$RESULTS" "$PACKED_NOTE" <<'PY'
 import json, sys
 from pathlib import Path
@@ -71,14 +72,20 @@ for name in ("packed", "unpacked"):
         rows[name] = json.loads(path.read_text())
     except (OSError, ValueError):
         rows[name] = {"note": note if name == "packed" and note else "failed: see the log above"}
-print(f"{'run':10} {'attn':12} {'packed':7} {'steps':>6} {'tokens/s':>10} {'padding':>8} {'peak mem':>10} {'loss':>8}")
+Path(results).write_text(json.dumps(rows, indent=2))
+print(f"{'run':10} {'attn':8} {'packed':7} {'dtype':9} {'steps':>5} {'tok/s':>8} {'real tok/s':>10} {'padding':>8} {'peak mem':>12} {'loss first->last':>18} {'train s':>8}")
 for name, row in rows.items():
     if "steps" not in row:
-        print(f"{name:10} {row['note']}")
+        failed = [c["name"] + ": " + c["detail"] for c in row.get("checks", []) if not c.get("ok")]
+        print(f"{name:10} {row.get('note') or row.get('error') or '; '.join(failed) or 'failed'}")
         continue
     padding = row.get("padding_fraction")
-    print(f"{name:10} {row['attn_impl']:12} {str(row['packing']):7} {row['steps']:>6} {row['tokens_per_s'] or 'n/a':>10} "
-          f"{'n/a' if padding is None else f'{padding:.1%}':>8} {str(row.get('peak_memory')):>10} {row['train_loss']:>8.4f}")
-Path(results).write_text(json.dumps(rows, indent=2))
+    mem = row.get("peak_memory_bytes")
+    mem = f"{mem / 2**30:.1f} GiB" if mem else "n/a"
+    print(f"{name:10} {row['attn_impl']:8} {str(row['packing']):7} {row['torch_dtype']:9} {row['steps']:>5} "
+          f"{row.get('measured_tokens_per_s') or 'n/a':>8} {row.get('measured_real_tokens_per_s') or 'n/a':>10} "
+          f"{'n/a' if padding is None else f'{padding:.1%}':>8} {mem:>12} "
+          f"{row.get('train_loss_first', float('nan')):.3f}->{row.get('train_loss_last', float('nan')):.3f}   "
+          f"{row.get('wall_s', {}).get('train', 'n/a'):>8}  ({row.get('peak_memory_kind')})")
 print("results:", results)
 PY

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from vlprep import __version__
 from vlprep.errors import ProblemsFound
 
 MANIFEST_NAME = "manifest.json"
@@ -28,7 +29,7 @@ class ManifestError(ProblemsFound):
 
 
 def vlprep_version() -> str:
-    return metadata.version("vlprep")
+    return __version__  # not the installed metadata: vlprep also runs from a source tree on PYTHONPATH (the GPU check)
 
 
 def library_versions() -> dict[str, str | None]:
