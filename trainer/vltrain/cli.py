@@ -35,6 +35,7 @@ from vltrain.training.launch import (LaunchError, TrainingFailed, as_cli, cause_
                                     run_distributed, run_in_process, swift_arguments, swift_environment)
 from vltrain.training.monitor import RunMonitor, human_bytes
 from vltrain.packing_plan import fit_packing_plan
+from vltrain.recipes import copy_recipe, recipes
 from vltrain.training.summary import run_summary
 from vltrain.swift_args import parse_swift_arg
 
@@ -96,7 +97,9 @@ def fit(
     cached: Annotated[Optional[Path], Opt("--cached", help="A folder made by `vlprep cache`.")] = None,
     model: Annotated[Optional[str], Opt(help="Hub id or local Qwen3-VL model directory with weights (`vltrain "
                                              "make-model DIR` writes a small test one).")] = None,
-    config: Annotated[Optional[Path], Opt("--config", help="YAML recipe; command-line options override it.")] = None,
+    config: Annotated[Optional[Path], Opt("--config", help="YAML recipe: a file, or a packaged recipe's name (`vltrain "
+                                                           "configs` lists them); command-line options override it.")
+                      ] = None,
     output_dir: Annotated[Optional[str], FitOpt(
         field_name="output_dir", help="Checkpoints, the cache manifest copy and the resolved config; must be empty "
                                       "or new unless --resume or --force.")] = None,
@@ -177,7 +180,7 @@ def fit(
 ) -> None:
     """Train from a vlprep cache with ms-swift SFT, after checks that need no model weights.
 
-    Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b.yaml[/]
+    Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b[/]
     """
     overrides = {key: value for key, value in locals().items()
                  if key not in ("config", "dry_run", "output_format", "swift_arg", "verbose") and value is not None}
@@ -371,8 +374,49 @@ def make_model(
     out.print(f"{out_dir}: random-weight Qwen3-VL ({shape})")
 
 
+configs_app = typer.Typer(rich_markup_mode="rich")
+
+
+def configs(
+    context: typer.Context,
+    output_format: Annotated[DocumentFormat, Opt("--format", help="text or json (json: every key of each recipe)."
+                                                 )] = DocumentFormat.text,
+) -> None:
+    """List the training recipes packaged with vltrain.
+
+    Train with one: [bold]vltrain fit --cached arrow/ --config lora-8b[/]; copy one out to edit: [bold]vltrain configs
+    cp lora-8b my-recipe.yaml[/].
+    """
+    if context.invoked_subcommand is not None:
+        return
+    listed = recipes()
+    if output_format is DocumentFormat.json:
+        rows = [{"name": item.name, "file": str(item.path), "description": item.description, "usage": item.usage,
+                 "settings": item.settings} for item in listed]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for item in listed:
+        out.print(f"[bold]{item.name}[/]: {escape(item.description)}\n  {escape(item.key_settings())}", highlight=False)
+        if item.usage:
+            out.print(f"  {escape(item.usage)}", highlight=False)
+
+
+def copy_config(
+    name: Annotated[str, typer.Argument(help="A packaged recipe (`vltrain configs` lists them).")],
+    dest: Annotated[Path, typer.Argument(help="The file to write, or a folder to write NAME.yaml into.")],
+    force: Annotated[bool, Flag("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Copy a packaged recipe out for editing; train with it through [bold]vltrain fit --config DEST[/]."""
+    target = copy_recipe(name, dest, force)
+    err.print(f"{escape(str(target))}: a copy of the packaged recipe {escape(Path(name).stem)}; train with it: vltrain "
+              f"fit --cached DIR --config {escape(str(target))}", highlight=False)
+
+
 app.command()(reported(fit, err))
 app.command("make-model")(reported(make_model, err))
+configs_app.callback(invoke_without_command=True)(reported(configs, err))
+configs_app.command("cp")(reported(copy_config, err))
+app.add_typer(configs_app, name="configs")
 
 
 def main() -> None:
