@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # torch/torchvision are pinned first: these CUDA builds run on the CPU and are the pair whose torchvision imports
-# (transformers' Qwen3-VL processor and qwen-vl-utils need it). See DEVELOPERS.md.
+# (transformers' Qwen3-VL processor and qwen-vl-utils need it).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

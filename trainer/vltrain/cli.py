@@ -1,7 +1,8 @@
 """`vltrain`: guarded ms-swift training from a `vlprep cache` folder.
 
 Exit codes: 0 trained (or dry run with every check passing), 1 a check failed or training failed, 2 usage errors
-(a model folder that ships code without --trust-remote-code included, as in every vlprep command).
+(a model folder that ships code without --trust-remote-code included, as in every vlprep command). Every command runs
+through vlprep.cli.errors.reported, the one place errors (vlprep.errors) become messages and exit codes.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from rich.table import Table
 from vlprep.cache.image_staleness import ImagesMode
 from vlprep.cli.formats import DocumentFormat
 
+from vlprep.cli.errors import reported
+from vlprep.errors import ProblemsFound, UsageError
+
 from vltrain import __version__
-from vlprep.errors import UsageError
 from vltrain.config import FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
 from vltrain.training.capture import output_to_log, terminal_stream
-from vltrain.training.launch import (LaunchError, TrainingFailed, as_cli, cause_in_log, is_distributed, run_distributed,
-                            run_in_process, swift_arguments, swift_environment)
+from vltrain.training.launch import (LaunchError, TrainingFailed, as_cli, cause_in_log, is_distributed,
+                                    run_distributed, run_in_process, swift_arguments, swift_environment)
 from vltrain.training.monitor import RunMonitor, human_bytes
 from vltrain.packing_plan import fit_packing_plan
+from vltrain.recipes import copy_recipe, recipes
 from vltrain.training.summary import run_summary
 from vltrain.swift_args import parse_swift_arg
 
@@ -89,12 +93,13 @@ def Flag(*names: str, help: str = "") -> Any:  # noqa: N802 - used like typer.Op
     return Opt(*names, help=help, metavar="")
 
 
-@app.command()
 def fit(
     cached: Annotated[Optional[Path], Opt("--cached", help="A folder made by `vlprep cache`.")] = None,
     model: Annotated[Optional[str], Opt(help="Hub id or local Qwen3-VL model directory with weights (`vltrain "
                                              "make-model DIR` writes a small test one).")] = None,
-    config: Annotated[Optional[Path], Opt("--config", help="YAML recipe; command-line options override it.")] = None,
+    config: Annotated[Optional[Path], Opt("--config", help="YAML recipe: a file, or a packaged recipe's name (`vltrain "
+                                                           "configs` lists them); command-line options override it.")
+                      ] = None,
     output_dir: Annotated[Optional[str], FitOpt(
         field_name="output_dir", help="Checkpoints, the cache manifest copy and the resolved config; must be empty "
                                       "or new unless --resume or --force.")] = None,
@@ -175,7 +180,7 @@ def fit(
 ) -> None:
     """Train from a vlprep cache with ms-swift SFT, after checks that need no model weights.
 
-    Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b.yaml[/]
+    Example: [bold]vltrain fit --cached arrow/ --model Qwen/Qwen3-VL-8B-Instruct --config lora-8b[/]
     """
     overrides = {key: value for key, value in locals().items()
                  if key not in ("config", "dry_run", "output_format", "swift_arg", "verbose") and value is not None}
@@ -183,12 +188,8 @@ def fit(
         overrides["cached"] = str(overrides["cached"])
     if "verify_images" in overrides:
         overrides["verify_images"] = overrides["verify_images"].value
-    try:
-        overrides["swift"] = dict(parse_swift_arg(item) for item in swift_arg or [])
-        fit_config = load_config(config, overrides)
-    except (UsageError, TypeError) as error:
-        err.print(f"[red]error:[/] {escape(str(error))}")
-        raise typer.Exit(2) from None
+    overrides["swift"] = dict(parse_swift_arg(item) for item in swift_arg or [])
+    fit_config = load_config(config, overrides)
     refuse_used_output_dir(Path(fit_config.output_dir), fit_config)
     err.print("[bold]Checks before loading the model[/]")
     preflight = run_guards(fit_config)
@@ -200,11 +201,7 @@ def fit(
         raise typer.Exit(2 if preflight.refused_model_folder else 1)
     if any(check.overridden for check in preflight.checks):
         err.print("[bold yellow]WARNING: training despite a failed check (overridden on request).[/]")
-    try:
-        args = swift_arguments(fit_config, preflight)
-    except LaunchError as error:
-        err.print(f"[red]error:[/] {escape(str(error))}")
-        raise typer.Exit(2) from None
+    args = swift_arguments(fit_config, preflight)
     env = swift_environment(fit_config, preflight.manifest)
     plan = {"swift_args": args, "environment": env, "steps_per_epoch": steps_per_epoch(preflight, fit_config),
             "packing": preflight.packing, "attn_impl": preflight.attn_impl,
@@ -254,24 +251,24 @@ def train(fit_config: FitConfig, preflight: Preflight, args: dict[str, Any], env
                     code, result = run_distributed(fit_config, args, env, monitor.handle)
                 else:
                     code, result = 0, run_in_process(args, env, monitor.handle)
-        except (LaunchError, TrainingFailed) as error:
+        except (LaunchError, TrainingFailed) as error:  # exit 1 even for a LaunchError: the run had started
             monitor.finish(time.time())
-            err.print(f"[red]error:[/] training failed: {escape(str(error))}\n  full log: {escape(str(log_path))}"
-                      f"; checkpoints so far are in {escape(str(output))}")
-            raise typer.Exit(1) from None
+            raise training_failed(str(error), log_path, output) from None
         except KeyboardInterrupt:
             monitor.finish(time.time())  # stop the live display before the terminal gets the prompt back
             raise
         measured = monitor.finish(time.time())
     if code != 0:
-        cause = cause_in_log(log_path) or f"the training processes exited with {code}"
-        err.print(f"[red]error:[/] training failed: {escape(cause)}\n  full log: {escape(str(log_path))}; "
-                  f"checkpoints so far are in {escape(str(output))}")
-        raise typer.Exit(1)
+        raise training_failed(cause_in_log(log_path) or f"the training processes exited with {code}", log_path, output)
     if result is None:  # global rank 0 runs on another node: it writes the summary
         err.print(f"this node's training processes finished; node 0 writes the summary into {output}")
         raise typer.Exit(0)
     return result, measured
+
+
+def training_failed(cause: str, log_path: Path, output: Path) -> ProblemsFound:
+    """Exit 1 with the cause line, where the full log is and where the checkpoints so far are."""
+    return ProblemsFound(f"training failed: {cause}\n  full log: {log_path}; checkpoints so far are in {output}")
 
 
 def print_header(config: FitConfig, preflight: Preflight, args: dict[str, Any], log_path: Path, verbose: bool,
@@ -338,14 +335,12 @@ def checks_json(preflight: Preflight) -> list[dict[str, Any]]:
 def refuse_used_output_dir(output: Path, config: FitConfig) -> None:
     """Never train silently over an earlier run: a non-empty --output-dir needs --resume or --force (exit 2)."""
     if output.exists() and not output.is_dir():
-        err.print(f"[red]error:[/] --output-dir {escape(str(output))} exists and is not a folder")
-        raise typer.Exit(2)
+        raise UsageError(f"--output-dir {output} exists and is not a folder")
     if config.resume or config.force or not output.is_dir() or not any(output.iterdir()):
         return
-    err.print(f"[red]error:[/] --output-dir {escape(str(output))} is not empty (an earlier run?): nothing was "
-              "written. Pass --resume to continue its last checkpoint, --force to train into it anyway (checkpoints "
-              "of the same step are overwritten), or choose another --output-dir.")
-    raise typer.Exit(2)
+    raise UsageError(f"--output-dir {output} is not empty (an earlier run?): nothing was written. Pass --resume to "
+                     "continue its last checkpoint, --force to train into it anyway (checkpoints of the same step are "
+                     "overwritten), or choose another --output-dir.")
 
 
 def emit(payload: dict, output_format: str) -> None:
@@ -356,7 +351,6 @@ def emit(payload: dict, output_format: str) -> None:
         out.print(f"[bold]{key}[/]: {escape(json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))}")
 
 
-@app.command("make-model")
 def make_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to (new or empty).")],
     shape: Annotated[str, Opt(help="tiny (~10 M parameters, CPU) or 2b (Qwen3-VL-2B layer shapes).")] = "tiny",
@@ -369,18 +363,60 @@ def make_model(
     from vltrain.tiny import SHAPES, build_random_model
 
     if shape not in SHAPES:
-        err.print(f"[red]error:[/] --shape must be one of {', '.join(SHAPES)}")
-        raise typer.Exit(2)
+        raise UsageError(f"--shape must be one of {', '.join(SHAPES)}")
     if out_dir.exists() and not out_dir.is_dir():
-        err.print(f"[red]error:[/] {escape(str(out_dir))} exists and is not a folder")
-        raise typer.Exit(2)
+        raise UsageError(f"{out_dir} exists and is not a folder")
     if out_dir.is_dir() and not force and (held := sorted(path.name for path in out_dir.iterdir())):
-        err.print(f"[red]error:[/] {escape(str(out_dir))} is not empty ({escape(', '.join(held[:5]))}"
-                  f"{' …' if len(held) > 5 else ''}): nothing was written. Choose a new folder, or pass --force to "
-                  "write the model files (config.json, weights, processor files) into it.")
-        raise typer.Exit(2)
+        raise UsageError(f"{out_dir} is not empty ({', '.join(held[:5])}{' …' if len(held) > 5 else ''}): nothing was "
+                         "written. Choose a new folder, or pass --force to write the model files (config.json, "
+                         "weights, processor files) into it.")
     build_random_model(out_dir, shape, seed, dtype)
     out.print(f"{out_dir}: random-weight Qwen3-VL ({shape})")
+
+
+configs_app = typer.Typer(rich_markup_mode="rich")
+
+
+def configs(
+    context: typer.Context,
+    output_format: Annotated[DocumentFormat, Opt("--format", help="text or json (json: every key of each recipe)."
+                                                 )] = DocumentFormat.text,
+) -> None:
+    """List the training recipes packaged with vltrain.
+
+    Train with one: [bold]vltrain fit --cached arrow/ --config lora-8b[/]; copy one out to edit: [bold]vltrain configs
+    cp lora-8b my-recipe.yaml[/].
+    """
+    if context.invoked_subcommand is not None:
+        return
+    listed = recipes()
+    if output_format is DocumentFormat.json:
+        rows = [{"name": item.name, "file": str(item.path), "description": item.description, "usage": item.usage,
+                 "settings": item.settings} for item in listed]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for item in listed:
+        out.print(f"[bold]{item.name}[/]: {escape(item.description)}\n  {escape(item.key_settings())}", highlight=False)
+        if item.usage:
+            out.print(f"  {escape(item.usage)}", highlight=False)
+
+
+def copy_config(
+    name: Annotated[str, typer.Argument(help="A packaged recipe (`vltrain configs` lists them).")],
+    dest: Annotated[Path, typer.Argument(help="The file to write, or a folder to write NAME.yaml into.")],
+    force: Annotated[bool, Flag("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Copy a packaged recipe out for editing; train with it through [bold]vltrain fit --config DEST[/]."""
+    target = copy_recipe(name, dest, force)
+    err.print(f"{escape(str(target))}: a copy of the packaged recipe {escape(Path(name).stem)}; train with it: vltrain "
+              f"fit --cached DIR --config {escape(str(target))}", highlight=False)
+
+
+app.command()(reported(fit, err))
+app.command("make-model")(reported(make_model, err))
+configs_app.callback(invoke_without_command=True)(reported(configs, err))
+configs_app.command("cp")(reported(copy_config, err))
+app.add_typer(configs_app, name="configs")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vlprep.errors import UsageError, closest
+from vltrain.recipes import find as find_recipe
 from vltrain.swift_args import checked_swift_args
 
 
@@ -120,9 +121,11 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
-    """Defaults, then the YAML file's keys, then the options given on the command line (those not None)."""
+    """Defaults, then the YAML file's keys (`path`, or a packaged recipe's name: vltrain.recipes), then the options given
+    on the command line (those not None)."""
     values: dict[str, Any] = {}
     if path is not None:
+        path = find_recipe(path)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:

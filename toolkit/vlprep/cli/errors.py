@@ -27,15 +27,15 @@ def print_error(error: VlprepError, console: Console = err) -> None:
         console.print(f"  fix: {escape(error.fix)}", highlight=False)
 
 
-def reported(command: Command) -> Command:
-    """The command, with every VlprepError printed (no traceback) and turned into its exit code."""
+def reported(command: Command, console: Console = err) -> Command:
+    """The command, with every VlprepError printed on `console` (no traceback) and turned into its exit code."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except VlprepError as error:
-            print_error(error)
+            print_error(error, console)
             raise typer.Exit(error.exit_code) from None
 
     return run  # type: ignore[return-value]

@@ -18,23 +18,27 @@ import tempfile
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vltrain.training.callback import Sink, register
+from vlprep.errors import ProblemsFound, UsageError
+
 from vltrain.config import FitConfig
 from vltrain.guards import Preflight
+
+if TYPE_CHECKING:  # the callback module imports transformers: only training needs it
+    from vltrain.training.callback import Sink
 
 _PIXEL_ENV = {"image_max_tokens": "IMAGE_MAX_TOKEN_NUM", "image_min_tokens": "IMAGE_MIN_TOKEN_NUM",
               "max_ratio": "MAX_RATIO"}
 _LEGACY_PIXEL_ENV = ("MAX_PIXELS", "MIN_PIXELS")
 
 
-class LaunchError(RuntimeError):
-    pass
+class LaunchError(UsageError):
+    """A run vltrain cannot start as asked (exit 2): --resume without a checkpoint, a process set for other limits."""
 
 
-class TrainingFailed(RuntimeError):
-    """ms-swift stopped with an error: the message is its cause line; the traceback is in the log."""
+class TrainingFailed(ProblemsFound):
+    """ms-swift stopped with an error (exit 1): the message is its cause line; the traceback is in the log."""
 
 
 def swift_environment(config: FitConfig, manifest: dict[str, Any]) -> dict[str, str]:
@@ -156,6 +160,8 @@ def _refuse_stale_pixel_limits(env: dict[str, str]) -> None:
 
 def with_progress_callback(args: dict[str, Any], sink: Sink) -> dict[str, Any]:
     """The arguments with vltrain's progress callback registered and listed (after any the user asked for)."""
+    from vltrain.training.callback import register  # imports transformers: not on the paths that train nothing
+
     name = register(sink)
     return {**args, "callbacks": [*args.get("callbacks", []), name]}
 

@@ -9,14 +9,16 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vltrain.training.callback import Event
 from vltrain.training.curves import write_curves
+
+if TYPE_CHECKING:  # the callback module imports transformers, which only training needs
+    from vltrain.training.callback import Event
 
 _SMOOTHING = 0.3  # weight of the newest logged loss in the displayed moving average
 
