@@ -2,7 +2,8 @@
 
 No pixels are touched: image sizes come from headers, are resized with qwen-vl-utils' `smart_resize` arithmetic
 (vlprep.counting.resize, factor patch·merge, 32; no torch import) under the pixel limits, and each `<|image_pad|>`
-expands to grid_t·grid_h·grid_w / merge² (the model family's geometry and token ids: vlprep.models). The text side follows the template's own segmentation: the conversation becomes a list of
+expands to grid_t·grid_h·grid_w / merge² (the model family's geometry and token ids: vlprep.models). The text side
+follows the template's own segmentation: the conversation becomes a list of
 context pieces (template strings, queries, responses), pieces with the same loss weight are merged, and each merged
 segment is tokenized on its own. That is why content starting with
 "\n" gives one token more than a plain render of the chat template.
@@ -110,10 +111,11 @@ class TokenCounter:
               ) -> CountedRecord:
         encoded = self.encode(record, images, videos)
         family = self.settings.family
-        image_tokens = sum(1 for token in encoded.input_ids if token == family.image_pad.id)
+        image_pad, video_pad = family.image_pad.id, family.video_pad.id
+        image_tokens = sum(1 for token in encoded.input_ids if token == image_pad)
         expected = family.tokens_per_grids(encoded.grids)
         assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/merge² = {expected}"
-        video_tokens = sum(1 for token in encoded.input_ids if token == family.video_pad.id)
+        video_tokens = sum(1 for token in encoded.input_ids if token == video_pad)
         expected = family.tokens_per_grids(encoded.video_grids)
         assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/merge² = {expected}"
         return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids)
@@ -143,8 +145,9 @@ class TokenCounter:
         out_ids: list[int] = []
         out_labels: list[int] = []
         video_index = 0
+        pad = self.settings.family.video_pad.id
         for token, label in zip(encoded.input_ids, encoded.labels):
-            if token == self.settings.family.video_pad.id and video_index < len(plans):
+            if token == pad and video_index < len(plans):
                 out_ids += texts[video_index].ids
                 out_labels += [-100] * len(texts[video_index].ids)
                 video_index += 1
