@@ -372,7 +372,7 @@ def verification_cost(data_path: Path, model: Path, records: int = 8) -> dict[st
         rows.append((record, line))
     text_only = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
     started = time.perf_counter()
-    with SwiftOracle(str(model), CountSettings().swift_env()) as oracle:
+    with SwiftOracle(str(model), CountSettings().environment()) as oracle:
         oracle.encode(text_only)
         ready = time.perf_counter() - started
         started = time.perf_counter()

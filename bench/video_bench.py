@@ -71,9 +71,9 @@ def main() -> int:
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name in VideoSettings().swift_env():  # both tools count with the defaults and the pinned reader
+    for name in VideoSettings().environment():  # both tools count with the defaults and the pinned reader
         os.environ.pop(name, None)
-    os.environ["FORCE_QWENVL_VIDEO_READER"] = VideoSettings().swift_env()["FORCE_QWENVL_VIDEO_READER"]
+    os.environ["FORCE_QWENVL_VIDEO_READER"] = VideoSettings().environment()["FORCE_QWENVL_VIDEO_READER"]
     data = make_data(out, args.records, args.clips, args.seconds)
     model = model_dir(out)
     swift = run_swift("swift export", data, model, out / "swift", args.workers, out / "swift.log")

@@ -16,7 +16,7 @@ class Oracles:
 
     def __getitem__(self, setting: str) -> SwiftOracle:
         if setting not in self._started:
-            self._started[setting] = SwiftOracle(self._model_dir, self._settings[setting].swift_env())
+            self._started[setting] = SwiftOracle(self._model_dir, self._settings[setting].environment())
         return self._started[setting]
 
     def close(self) -> None:

@@ -23,7 +23,8 @@ from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.cli.app import app
 from vlprep.counting.settings import CountSettings
-from vlprep.counting.tokens import IMAGE_PAD_ID, TokenCounter
+from vlprep.counting.tokens import TokenCounter
+from vlprep.models.qwen3_vl import QWEN3_VL
 from vlprep.cache.verify import compare, swift_record
 
 pytestmark = pytest.mark.slow
@@ -193,7 +194,7 @@ def test_counter_matches_ms_swift_template(setting: str, name: str, corpus: Corp
     counted = counter.count(record, infos)
     assert counted.length == theirs["length"]
     assert counted.grids == ours.grids
-    assert counted.image_tokens == theirs["input_ids"].count(IMAGE_PAD_ID)
+    assert counted.image_tokens == theirs["input_ids"].count(QWEN3_VL.image_pad.id)
     assert all(h > 0 and w > 0 for _, h, w in counted.grids)
     if record["images"]:
         assert counted.image_tokens > 0

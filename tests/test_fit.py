@@ -689,7 +689,7 @@ def test_dry_run_loads_no_weights_and_plans_from_the_manifest(world: World, guar
     assert args["max_length"] == (manifest["max_length"] or longest)
     assert plan["environment"] == {"IMAGE_MAX_TOKEN_NUM": str(counting["image_max_tokens"]),
                                    "IMAGE_MIN_TOKEN_NUM": str(counting["image_min_tokens"]),
-                                   "MAX_RATIO": str(counting["max_ratio"]), **VideoSettings().swift_env()}
+                                   "MAX_RATIO": str(counting["max_ratio"]), **VideoSettings().environment()}
     assert plan["steps_per_epoch"] == math.ceil(manifest["lengths"]["train"]["records"] / 4) == 3
     assert (plan["packing"], plan["attn_impl"]) == (False, "sdpa")
     assert plan["command"][:2] == ["swift", "sft"] and "--cached_dataset" in plan["command"]

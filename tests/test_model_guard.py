@@ -128,7 +128,7 @@ def test_the_ms_swift_encoder_refuses_such_a_folder_itself(embedded_processor_pa
     record = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
               "images": []}
     with pytest.raises(OracleExited) as exited:
-        with SwiftOracle(str(model), CountSettings().swift_env()) as oracle:
+        with SwiftOracle(str(model), CountSettings().environment()) as oracle:
             oracle.encode(record)
     assert exited.value.code == 2
     assert "ShippedCodeRefused" in exited.value.cause and "auto_map in config.json" in exited.value.cause

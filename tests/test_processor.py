@@ -14,6 +14,7 @@ from PIL import Image
 from transformers import AutoProcessor, AutoTokenizer, Qwen3VLProcessor
 
 from vlprep.counting import processor as vp
+from vlprep.models.qwen3_vl import QWEN3_VL
 
 # Official SHA-256 sums of Qwen3-VL's vocab.json and merges.txt (reference README), written out independently here.
 OFFICIAL_VOCAB_SHA256 = "ca10d7e9fb3ed18575dd1e277a2579c16d108e32f27439684afa0e10b1440910"
@@ -96,7 +97,7 @@ def test_tokenizer_size_and_special_tokens(processor) -> None:
     tokenizer = processor.tokenizer
     assert len(tokenizer) == 151669
     assert (tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token) == ("<|im_end|>", "<|endoftext|>", None)
-    specs = json.loads((vp.REFERENCE_DIR / "special_tokens.json").read_text(encoding="utf-8"))
+    specs = json.loads(QWEN3_VL.reference_file("special_tokens.json").read_text(encoding="utf-8"))
     added = {index: (token.content, token.special) for index, token in tokenizer.added_tokens_decoder.items()}
     assert added == {spec["id"]: (spec["content"], spec["special"]) for spec in specs}
     assert tokenizer("12345")["input_ids"] == [16, 17, 18, 19, 20]  # single digits, no BOS/EOS
@@ -144,7 +145,7 @@ def test_fingerprint_matches_a_tokenizer_built_from_the_official_file_format(
     # The layout of the official repositories: vocab.json + merges.txt + tokenizer_config.json, no tokenizer.json.
     for name in ("vocab.json", "merges.txt"):
         shutil.copy(embedded_dir / name, tmp_path / name)
-    specs = json.loads((vp.REFERENCE_DIR / "special_tokens.json").read_text(encoding="utf-8"))
+    specs = json.loads(QWEN3_VL.reference_file("special_tokens.json").read_text(encoding="utf-8"))
     config = {
         "tokenizer_class": "Qwen2Tokenizer",
         "bos_token": None,
@@ -161,7 +162,7 @@ def test_fingerprint_matches_a_tokenizer_built_from_the_official_file_format(
         image_processor=processor.image_processor,
         tokenizer=AutoTokenizer.from_pretrained(str(tmp_path)),
         video_processor=processor.video_processor,
-        chat_template=(vp.REFERENCE_DIR / "chat_template.jinja").read_text(encoding="utf-8"),
+        chat_template=QWEN3_VL.reference_file("chat_template.jinja").read_text(encoding="utf-8"),
     )
     assert vp.processor_fingerprint(independent) == vp.processor_fingerprint(processor)
 

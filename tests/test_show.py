@@ -91,7 +91,7 @@ def test_show_labels_are_ms_swift_template_labels(fixture_file: Path, embedded_p
     records = fixture_records(write_images(fixture_file.parent / "images"))
     results = list(run([fixture_file], PipelineOptions(keep_records=True), 1))
     assert [result.input_format for result in results] == ["messages", "messages", "sharegpt", "sharegpt", "openai"]
-    oracle = SwiftOracle(str(embedded_processor_path), CountSettings().swift_env())
+    oracle = SwiftOracle(str(embedded_processor_path), CountSettings().environment())
     try:
         for (name, record), result in zip(records.items(), results):
             view = show_json(f"{fixture_file}:{result.line}")

@@ -149,7 +149,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def oracle(embedded_processor_path: Path) -> Iterator[SwiftOracle]:
-    with SwiftOracle(str(embedded_processor_path), CountSettings().swift_env()) as started:
+    with SwiftOracle(str(embedded_processor_path), CountSettings().environment()) as started:
         yield started
 
 

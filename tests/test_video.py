@@ -23,7 +23,8 @@ from vlprep.checks.images import ImageLimits, check_image
 from vlprep.checks.videos import check_video
 from vlprep.cli.app import app
 from vlprep.counting.settings import CountSettings, VideoSettings
-from vlprep.counting.tokens import VIDEO_PAD_ID, TokenCounter
+from vlprep.counting.tokens import TokenCounter
+from vlprep.models.qwen3_vl import QWEN3_VL
 from vlprep.counting.video import VideoHeader, linspace_indices, plan_video
 
 SETTINGS = {
@@ -115,7 +116,7 @@ def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips
     assert ours.labels == theirs["labels"]
     assert len(ours.input_ids) == theirs["length"]
     counted = counter.count(record, infos, headers(record, clips.folder))
-    assert counted.video_tokens == theirs["input_ids"].count(VIDEO_PAD_ID) > 0
+    assert counted.video_tokens == theirs["input_ids"].count(QWEN3_VL.video_pad.id) > 0
 
 
 CAPPED_OPTIONS = ["--fps", "1", "--fps-max-frames", "8", "--video-min-tokens", "16", "--video-max-tokens", "64"]
@@ -140,14 +141,14 @@ def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment
     import datasets
 
     from vlprep.records.normalize import normalize
-    from vlprep.insight.stats import cache_counter
+    from vlprep.counting.counter import counter_for_manifest
 
     out, result = capped_cache
     assert result.exit_code == 0, result.output
     assert f"{len(RECORD_NAMES)} record(s) re-encoded by ms-swift, 0 mismatches" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counting"]["video"] == SETTINGS["capped"].video.to_json()
-    counter = cache_counter(manifest)
+    assert manifest["counting"]["video"] == SETTINGS["capped"].to_json()["video"]
+    counter = counter_for_manifest(manifest)
     assert counter.settings == SETTINGS["capped"]
     rows = datasets.load_from_disk(str(out / "train")).to_list()
     assert len(rows) == len(RECORD_NAMES)
@@ -156,7 +157,7 @@ def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment
         assert "error" not in theirs, (name, theirs)
         assert row["lengths"] == theirs["length"], name
         assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"], name
-        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID) > 0, name
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(QWEN3_VL.video_pad.id) > 0, name
         record = normalize(clips.records[name]).record
         assert record is not None
         infos = [check_image(ref, clips.folder, None, ImageLimits()).info for ref in record["images"]]
@@ -181,9 +182,9 @@ def test_the_settings_change_what_is_counted(clips: Clips) -> None:
     """The parity above would be weak if both settings gave the same grids: the long clip hits the frame cap under
     `capped` (8 frames, 4 temporal groups) and is 24 temporal groups by default."""
     header = headers(clips.records["long"], clips.folder)[0]
-    assert plan_video(header, SETTINGS["default"].video).grid[0] == 24
-    assert plan_video(header, SETTINGS["capped"].video).grid[0] == 4
-    assert plan_video(header, SETTINGS["capped"].video).tokens < plan_video(header, SETTINGS["default"].video).tokens
+    assert plan_video(header, SETTINGS["default"]).grid[0] == 24
+    assert plan_video(header, SETTINGS["capped"]).grid[0] == 4
+    assert plan_video(header, SETTINGS["capped"]).tokens < plan_video(header, SETTINGS["default"]).tokens
 
 
 def test_frame_indices_are_torch_linspace() -> None:
@@ -325,7 +326,7 @@ def test_video_parts_are_linted_cached_and_verified_like_video_tags(clips: Clips
         assert "error" not in theirs, theirs
         assert row["lengths"] == theirs["length"]
         assert row["vlprep_video_grid_thw"] == theirs["video_grid_thw"] != []
-        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(VIDEO_PAD_ID)
+        assert row["vlprep_video_tokens"] == theirs["input_ids"].count(QWEN3_VL.video_pad.id)
     assert rows[1]["videos"] == [str(clips.paths["odd_size"].resolve()), str(clips.paths["long"].resolve())]
 
 
@@ -396,10 +397,10 @@ def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache
     vltrain = str(Path(sys.executable).parent / "vltrain")
     base = [vltrain, "fit", "--cached", str(video_cache.out), "--model", str(tiny_model_dir), "--max-steps", "1",
             "--dry-run", "--format", "json", "--output-dir", str(tmp_path / "out")]
-    env = {key: value for key, value in os.environ.items() if key not in VideoSettings().swift_env()}
+    env = {key: value for key, value in os.environ.items() if key not in VideoSettings().environment()}
     planned = subprocess.run(base, capture_output=True, text=True, env=env, timeout=600)
     assert planned.returncode == 0, planned.stderr[-3000:]
-    assert json.loads(planned.stdout)["environment"].items() >= VideoSettings().swift_env().items()
+    assert json.loads(planned.stdout)["environment"].items() >= VideoSettings().environment().items()
     refused = subprocess.run(base, capture_output=True, text=True, env={**env, "FPS_MAX_FRAMES": "16"}, timeout=600)
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "FAIL video settings" in refused.stderr and "$FPS_MAX_FRAMES=16 (cache: 768)" in refused.stderr

@@ -14,6 +14,10 @@ from vlprep.cache.image_staleness import StaleCheckError, check_cached_images
 from vlprep.cache.manifest import ManifestError, load_manifest
 from vlprep.counting.model_guard import FIX, ShippedCodeRefused, shipped_code
 from vlprep.counting.processor import ProcessorError, resolve_model_dir
+from vlprep.counting.settings import (IMAGE_ENV, LEGACY_IMAGE_ENV, LEGACY_VIDEO_ENV, READER_ENV, VIDEO_READER_VERSION,
+                                      CountSettings)
+from vlprep.models.family import ModelFamily
+from vlprep.models.registry import family_for_model_dir, family_of_manifest
 
 from vltrain.config import FitConfig
 
@@ -70,7 +74,8 @@ def run_guards(config: FitConfig) -> Preflight:
     cache_dir = Path(config.cached or "")
     try:
         preflight.manifest = load_manifest(cache_dir)
-    except ManifestError as error:
+        family_of_manifest(preflight.manifest)  # a family this vlprep knows
+    except (ManifestError, ProcessorError) as error:
         preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
         return preflight
     preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
@@ -127,8 +132,9 @@ def _weights_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check
 
 def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manifest: dict[str, Any],
                      cache_dir: Path) -> Check:
-    """Same fingerprint: the same processor. Another fingerprint: the same only if the model's tokenizer gives the
-    ids the cache's gave on its token probe (vlprep.counting.token_probe) and the image geometry is Qwen3-VL's."""
+    """Same fingerprint: the same processor. Another fingerprint: the same only if the model is of the cache's family,
+    its tokenizer gives the ids the cache's gave on its token probe (vlprep.counting.token_probe) and its image
+    geometry is the family's."""
     from vlprep.counting.processor_memo import processor_facts
 
     try:
@@ -137,6 +143,7 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
         if isinstance(model_dir, ProcessorError):
             raise model_dir  # reported like a processor that does not load
         facts = processor_facts(model_dir, config.trust_remote_code)
+        family = family_for_model_dir(model_dir)
     except ProcessorError as error:
         return Check("processor", False, str(error), "pass --model with a Qwen3-VL model directory or Hub id")
     cached = manifest["processor"]["fingerprint"]
@@ -144,7 +151,7 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
         return Check("processor", True, f"the model's processor matches the cache's ({facts.fingerprint[:12]})")
     differs = (f"the model's processor ({facts.fingerprint[:12]}) differs from the one the cache was built with "
                f"({cached[:12]}, model {manifest['processor']['model']!r})")
-    same, evidence = _same_tokens(config, model_dir, facts, manifest, cache_dir)
+    same, evidence = _same_tokens(config, model_dir, family, facts, manifest, cache_dir)
     if same:
         return Check("processor", True, f"{differs} in its files, but {evidence}: the cache's ids and lengths hold")
     return Check("processor", False, f"{differs}: {evidence}, so token ids and lengths would not match",
@@ -153,23 +160,22 @@ def _processor_check(config: FitConfig, model_dir: Path | ProcessorError, manife
                  overridden=config.allow_processor_mismatch)
 
 
-def _same_tokens(config: FitConfig, model_dir: Path, facts: Any, manifest: dict[str, Any], cache_dir: Path
-                 ) -> tuple[bool, str]:
+def _same_tokens(config: FitConfig, model_dir: Path, family: ModelFamily, facts: Any, manifest: dict[str, Any],
+                 cache_dir: Path) -> tuple[bool, str]:
     """Whether the model's processor encodes the cache's token probe to the same ids; and the evidence either way."""
-    from vlprep.counting.processor_memo import counting_tokenizer
-    from vlprep.counting.settings import CountSettings
+    from vlprep.counting.counter import counter_for_model_dir
     from vlprep.counting.token_probe import PROBE_NAME, compare_probe, load_probe
-    from vlprep.counting.tokens import TokenCounter
 
-    geometry = _image_geometry(model_dir)
-    if geometry != QWEN3_VL_GEOMETRY:
-        return False, f"its image geometry {geometry} is not Qwen3-VL's {QWEN3_VL_GEOMETRY}"
+    settings = CountSettings.from_manifest(manifest)
+    if family != settings.family:
+        return False, f"it is a {family.title} model and the cache was counted for {settings.family.title}"
+    geometry, expected = _image_geometry(model_dir, family), family.geometry()
+    if geometry != expected:
+        return False, f"its image geometry {geometry} is not {family.title}'s {expected}"
     probe = load_probe(cache_dir)
     if probe is None:
         return False, f"the cache has no {PROBE_NAME} to compare tokens with (built by an older vlprep)"
-    counting = manifest["counting"]
-    settings = CountSettings(counting["image_max_tokens"], counting["image_min_tokens"], counting["max_ratio"])
-    counter = TokenCounter(counting_tokenizer(model_dir, config.trust_remote_code, facts), settings)
+    counter = counter_for_model_dir(model_dir, config.trust_remote_code, settings, facts)
     compared, mismatch = compare_probe(probe, counter)
     if mismatch is None:
         return True, f"its tokenizer gives the cache's ids on all {compared} probe texts and cached records"
@@ -177,11 +183,10 @@ def _same_tokens(config: FitConfig, model_dir: Path, facts: Any, manifest: dict[
                    f"{mismatch.cache_ids} {mismatch.cache_text!r}, model {mismatch.model_ids} {mismatch.model_text!r}")
 
 
-QWEN3_VL_GEOMETRY = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}
-
-
-def _image_geometry(model_dir: Path) -> dict[str, Any]:
-    """patch, temporal patch and merge sizes from the folder's image-processor config (what decides the grids)."""
+def _image_geometry(model_dir: Path, family: ModelFamily) -> dict[str, Any]:
+    """patch, temporal patch and merge sizes from the folder's image-processor config (what decides the grids); the
+    family's where the config does not say."""
+    expected = family.geometry()
     settings: dict[str, Any] = {}
     for name in ("preprocessor_config.json", "processor_config.json"):
         try:
@@ -189,8 +194,8 @@ def _image_geometry(model_dir: Path) -> dict[str, Any]:
         except (OSError, ValueError):
             continue
         image = config.get("image_processor", config) if isinstance(config, dict) else {}
-        settings.update({key: image[key] for key in QWEN3_VL_GEOMETRY if isinstance(image, dict) and key in image})
-    return {key: settings.get(key, value) for key, value in QWEN3_VL_GEOMETRY.items()}
+        settings.update({key: image[key] for key in expected if isinstance(image, dict) and key in image})
+    return {key: settings.get(key, value) for key, value in expected.items()}
 
 
 def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> Check:
@@ -209,42 +214,32 @@ def _remote_code_check(config: FitConfig, model_dir: Path | ProcessorError) -> C
                                       "go to train.log only)")
 
 
-_PIXEL_SETTINGS = (("image_max_tokens", "IMAGE_MAX_TOKEN_NUM"), ("image_min_tokens", "IMAGE_MIN_TOKEN_NUM"),
-                   ("max_ratio", "MAX_RATIO"))
-
-
-def _requested_pixel_limits(config: FitConfig) -> dict[str, tuple[int, str]]:
+def _requested_pixel_limits(config: FitConfig, family: ModelFamily) -> dict[str, tuple[int, str]]:
     """Pixel limits asked for by options/config, else by ms-swift's environment variables (legacy ones converted)."""
     requested: dict[str, tuple[int, str]] = {}
-    for key, env_name in _PIXEL_SETTINGS:
+    for key, env_name in IMAGE_ENV.items():
         value = getattr(config, key)
         if value is not None:
             requested[key] = (int(value), f"--{key.replace('_', '-')}")
         elif os.environ.get(env_name):
             requested[key] = (int(os.environ[env_name]), f"${env_name}")
-    for legacy, key in (("MAX_PIXELS", "image_max_tokens"), ("MIN_PIXELS", "image_min_tokens")):
+    for legacy, key in LEGACY_IMAGE_ENV.items():
         if key not in requested and os.environ.get(legacy):
-            requested[key] = (int(os.environ[legacy]) // 1024, f"${legacy}")
+            requested[key] = (int(os.environ[legacy]) // family.pixels_per_token, f"${legacy}")
     return requested
 
 
 def _pixel_limits_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
     counting = manifest["counting"]
+    requested = _requested_pixel_limits(config, CountSettings.from_manifest(manifest).family)
     differing = [f"{source}={value} (cache: {counting[key]})"
-                 for key, (value, source) in _requested_pixel_limits(config).items() if value != counting[key]]
-    limits = ", ".join(f"{env}={counting[key]}" for key, env in _PIXEL_SETTINGS)
+                 for key, (value, source) in requested.items() if value != counting[key]]
+    limits = ", ".join(f"{env}={counting[key]}" for key, env in IMAGE_ENV.items())
     if differing:
         return Check("pixel limits", False, "training would resize images differently from the cache: "
                                             + "; ".join(differing) + ", so lengths and image tokens would change",
                      f"train with the cache's limits ({limits}) or rebuild the cache with the new ones")
     return Check("pixel limits", True, f"ms-swift gets the cache's {limits}")
-
-
-def cached_video_settings(manifest: dict[str, Any]) -> Any:
-    """The cache's video settings (vlprep.counting.settings.VideoSettings)."""
-    from vlprep.counting.settings import VideoSettings
-
-    return VideoSettings.from_manifest(manifest["counting"])
 
 
 _VIDEO_OPTIONS = ("fps", "fps_min_frames", "fps_max_frames", "video_min_tokens", "video_max_tokens")
@@ -256,24 +251,22 @@ def _video_settings_check(config: FitConfig, manifest: dict[str, Any]) -> Check:
     reader (or version) may sample other frames."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from vlprep.counting.settings import VIDEO_READER_VERSION
-
-    cached = cached_video_settings(manifest)
-    expected = cached.swift_env()
+    cached = CountSettings.from_manifest(manifest).video
+    expected = cached.environment()
     differing = [f"--{key.replace('_', '-')}={getattr(config, key)} (cache: {getattr(cached, key)})"
                  for key in _VIDEO_OPTIONS
                  if getattr(config, key) is not None and float(getattr(config, key)) != float(getattr(cached, key))]
     differing += [f"${name}={os.environ[name]} (cache: {value})" for name, value in expected.items()
                   if os.environ.get(name) and not _same_setting(os.environ[name], value)]
     differing += [f"${name}={os.environ[name]} (converted by ms-swift to VIDEO_*_TOKEN_NUM)"
-                  for name in ("VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS") if os.environ.get(name)]
+                  for name in LEGACY_VIDEO_ENV if os.environ.get(name)]
     cached_reader = (manifest["counting"].get("video") or {}).get("reader_version", VIDEO_READER_VERSION)
     try:
-        installed = version(expected["FORCE_QWENVL_VIDEO_READER"])
+        installed = version(expected[READER_ENV])
     except PackageNotFoundError:
         installed = None
     if installed != cached_reader:
-        differing.append(f"{expected['FORCE_QWENVL_VIDEO_READER']} {installed or 'not installed'} "
+        differing.append(f"{expected[READER_ENV]} {installed or 'not installed'} "
                          f"(cache: {cached_reader})")
     settings = ", ".join(f"{name}={value}" for name, value in expected.items())
     if differing:

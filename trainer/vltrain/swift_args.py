@@ -24,7 +24,7 @@ _PIXELS = "the pixel limits are the cache's (IMAGE_MAX_TOKEN_NUM, IMAGE_MIN_TOKE
 # ms-swift arguments vltrain controls, and why (an option to use instead, or the guarantee it keeps)
 CONTROLLED: dict[str, str] = {
     "model": "use --model",
-    "model_type": "vltrain trains Qwen3-VL (model_type qwen3_vl)",
+    "model_type": "vltrain sets it from the model folder's family (its config.json model_type)",
     "check_model": "vltrain checks the model folder itself, offline",
     "cached_dataset": _CACHE, "cached_val_dataset": _CACHE, "dataset": _CACHE, "val_dataset": _CACHE,
     "split_dataset_ratio": "the validation split is the cache's (vlprep cache --val-ratio / --val)",

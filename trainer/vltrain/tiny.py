@@ -30,17 +30,20 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 
 def build_random_model(out_dir: Path, shape: str = "tiny", seed: int = 0, dtype: str = "float32") -> Path:
-    """Write a seeded random-weight Qwen3-VL (weights, config, embedded processor) to `out_dir`."""
+    """Write a seeded random-weight model of the embedded processor's family (weights, config, the processor) to
+    `out_dir`."""
     import torch
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+    import transformers
 
     from vlprep.counting.processor import load_processor
+    from vlprep.models.registry import DEFAULT_FAMILY
 
     spec = SHAPES[shape]
-    config = Qwen3VLConfig(text_config={**spec["text_config"], "vocab_size": 151936},
-                           vision_config=spec["vision_config"], tie_word_embeddings=True)
+    config = getattr(transformers, DEFAULT_FAMILY.config_class)(
+        text_config={**spec["text_config"], "vocab_size": DEFAULT_FAMILY.model_vocab_size},
+        vision_config=spec["vision_config"], tie_word_embeddings=True)
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).to(getattr(torch, dtype))
+    model = getattr(transformers, DEFAULT_FAMILY.model_class)(config).to(getattr(torch, dtype))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     load_processor(None).save_pretrained(out_dir)

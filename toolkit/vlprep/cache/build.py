@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from vlprep.records.diagnostics import RecordResult
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, run_on
@@ -35,22 +35,21 @@ from vlprep.lint.tally import Tally
 from vlprep.cache.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
                              is_cache_dir, library_versions, now_iso, vlprep_version)
 from vlprep.run.pipeline import PipelineOptions
+from vlprep.counting.counter import counter_for_model_dir
 from vlprep.counting.processor import resolve_model_dir
-from vlprep.counting.processor_memo import ProcessorFacts, counting_tokenizer, processor_facts
+from vlprep.counting.processor_memo import ProcessorFacts, processor_facts
 from vlprep.run.ray_engine import RayUnavailable
 from vlprep.inputs.formats import open_source
 from vlprep.records.rules import RULES
 from vlprep.counting.settings import CountSettings, settings_fingerprint
 from vlprep.cache.shapes import encode_cost, record_shape
 from vlprep.cache.swift_oracle import OracleExited, SwiftOracle
+from vlprep.counting.tokens import TokenCounter
 from vlprep.counting.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
 from vlprep.cache.verify import Item, Sample, Verifier
 from vlprep.cache.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
                            save_split)
 from vlprep.errors import UsageError
-
-if TYPE_CHECKING:
-    from vlprep.counting.tokens import TokenCounter
 
 SPLITS = ("train", "val")
 ENCODER_LOG = "encoder.log"  # in the partial build folder: all the ms-swift encoder printed before it died
@@ -199,7 +198,7 @@ def request_key(request: CacheRequest, inputs: list[dict[str, Any]]) -> str:
     decisive = {
         "inputs": [(entry["path"], entry["sha256"], entry["role"]) for entry in inputs],
         "val_ratio": request.val_ratio, "seed": request.seed, "model": request.model,
-        "settings": dataclasses.asdict(request.settings), "pipeline": repr(request.pipeline),
+        "settings": request.settings.values(), "pipeline": repr(request.pipeline),
         "max_length": request.max_length, "embed_images": request.embed_images, "verify": request.verify,
         "shard_lines": request.shard_lines, "max_line_bytes": request.max_line_bytes,
     }
@@ -224,13 +223,11 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
         model_dir = resolve_model_dir(request.model, request.trust_remote_code)
         if request.verify != 0:
             say("starting ms-swift's encoder for the verification (it loads in the background)")
-        oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.swift_env(), request.workers,
+        oracle = stack.enter_context(SwiftOracle(str(model_dir), request.settings.environment(), request.workers,
                                                  request.trust_remote_code)) if request.verify != 0 else None
         say("loading the processor's tokenizer and the counting code")
-        from vlprep.counting.tokens import TokenCounter  # imports torch (qwen-vl-utils): only once the encoders are starting
-
         facts = processor_facts(model_dir, request.trust_remote_code)
-        counter = TokenCounter(counting_tokenizer(model_dir, request.trust_remote_code, facts), request.settings)
+        counter = counter_for_model_dir(model_dir, request.trust_remote_code, request.settings, facts)
         say("reading the inputs (checksums, line counts)")
         inputs = (describe_inputs(request.train_files, "train", request.max_line_bytes)
                   + describe_inputs(request.val_files, "val", request.max_line_bytes))
@@ -355,7 +352,7 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
                 base_dir = os.path.abspath(request.pipeline.image_root or Path(result.file).parent)
                 verifier.offer(Item(first_line[file_index] + result.number - 1, result.file, result.line, result.record,
                                     result.images, result.text, base_dir, cache_row(result, embed_images=False),
-                                    record_shape(result, request.settings), encode_cost(result),
+                                    record_shape(result, counter.settings), encode_cost(result),
                                     tuple(result.videos)))
         state.position = (file_index, result.number)
         shard.lines += 1
@@ -410,12 +407,14 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
     counts["identity_holds"] = counts["train"] + counts["val"] + counts["rejected"] == counts["input_lines"]
     assert counts["identity_holds"] and counts["input_lines"] == sum(entry["lines"] for entry in inputs), \
         "every input line must end in exactly one of train / val / rejects"
+    family = counter.settings.family
     manifest = {
         "format": CACHE_FORMAT, "version": MANIFEST_VERSION, "created": now_iso(),
         "tool": library_versions(),
         "processor": {"model": request.model or "embedded", "fingerprint": facts.fingerprint,
-                      "template": "qwen3_vl", "trust_remote_code": request.trust_remote_code},
-        "counting": {**request.settings.to_json(), "fingerprint": settings_fingerprint(request.settings)},
+                      "template": family.template, "family": family.name,
+                      "trust_remote_code": request.trust_remote_code},
+        "counting": {**counter.settings.to_json(), "fingerprint": settings_fingerprint(counter.settings)},
         "max_length": request.max_length,
         "image_check": {"full_decode": request.pipeline.limits.full_decode,
                         "max_image_pixels": request.pipeline.limits.max_pixels},

@@ -1,4 +1,5 @@
-"""ms-swift's own `qwen3_vl` template as an oracle, in a child process (`python -m vlprep.cache.swift_oracle`).
+"""ms-swift's own template (the model family's: vlprep.models) as an oracle, in a child process
+(`python -m vlprep.cache.swift_oracle`).
 
 A child process because ms-swift and qwen-vl-utils read the pixel limits (IMAGE_MAX_TOKEN_NUM, ...) from the environment
 when they are imported: the only way to encode with a cache's limits, whatever this process imported before, is a fresh
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from vlprep.cache.writer import as_stored
+from vlprep.counting.settings import LEGACY_IMAGE_ENV, LEGACY_VIDEO_ENV
+from vlprep.models.registry import family_for_model_dir
 
 _IN_FLIGHT_PER_ENCODER = 64  # records queued per encoder: the build never waits on a sample, memory stays bounded
 
@@ -83,7 +86,7 @@ class SwiftOracle:
 
     def __init__(self, model_dir: str, env: dict[str, str], workers: int = 1, trust_remote_code: bool = False) -> None:
         child_env = {**os.environ, **_ENCODER_ENV, **env}
-        for legacy in ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS"):  # token counts rule
+        for legacy in (*LEGACY_IMAGE_ENV, *LEGACY_VIDEO_ENV):  # token counts rule
             child_env.pop(legacy, None)
         self.workers = max(1, workers)
         # the child's one-record files and ms-swift's loader caches; removed here, even when the child is killed
@@ -285,8 +288,9 @@ def _serve() -> None:
 
     disable_progress_bars()  # a bar per one-record load would only fill the log
 
-    _, processor = get_model_processor(settings["model_dir"], model_type="qwen3_vl", load_model=False)
-    _template = get_template(processor, template_type="qwen3_vl")
+    family = family_for_model_dir(Path(settings["model_dir"]))
+    _, processor = get_model_processor(settings["model_dir"], model_type=family.model_type, load_model=False)
+    _template = get_template(processor, template_type=family.template)
     _template.set_mode("train")
     workers = int(settings.get("workers", 1))
     pool = None

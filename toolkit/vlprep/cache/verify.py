@@ -1,4 +1,4 @@
-"""Verify: our counts against ms-swift's own `qwen3_vl` template encode, with real pixels, on a sample or every record.
+"""Verify: our counts against ms-swift's own template encode, with real pixels, on a sample or every record.
 
 Every record's `<|image_pad|>` count is asserted against Σ grid/4 while counting (vlprep.counting.tokens). Here a deterministic
 sample goes to ms-swift in a child process twice: the **original input line**, through ms-swift's own loader (what

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from vlprep.records.diagnostics import ImageInfo
 from vlprep.records.canonical import AUDIO_TAG, IMAGE_TAG, ROLES, VIDEO_TAG, parse_literal
+from vlprep.models.registry import DEFAULT_FAMILY
 
 Problem = tuple[str, str]
 
 
 @lru_cache(maxsize=1)
 def control_token_pattern() -> re.Pattern[str]:
-    """The chat-control tokens (added tokens marked special) that must never appear literally in content."""
-    tokens = json.loads(resources.files("vlprep.counting").joinpath("reference", "special_tokens.json").read_text("utf-8"))
+    """The chat-control tokens (added tokens marked special) that must never appear literally in content (the same in
+    every Qwen family's chat format: lint checks records before any model is chosen)."""
+    tokens = DEFAULT_FAMILY.special_tokens()
     special = sorted((t["content"] for t in tokens if t["special"]), key=len, reverse=True)
     return re.compile("|".join(map(re.escape, special)))
 

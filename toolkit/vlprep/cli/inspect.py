@@ -14,6 +14,7 @@ from rich.markup import escape
 from vlprep.cache.image_staleness import ImagesMode, check_cached_images
 from vlprep.cache.manifest import load_manifest
 from vlprep.cli.formats import DocumentFormat
+from vlprep.counting.settings import IMAGE_ENV
 
 
 def inspect(
@@ -43,9 +44,9 @@ def inspect(
                   f"; checksums of {len(manifest['data_files'])} file(s) verified")
     console.print(f"  {counts['train']:,} train, {counts['val']:,} val, {counts['rejected']:,} rejected = "
                   f"{counts['input_lines']:,} input lines")
+    limits = ", ".join(f"{env}={counting[key]}" for key, env in IMAGE_ENV.items())
     console.print(f"  processor {manifest['processor']['model']} ({manifest['processor']['fingerprint'][:12]}), "
-                  f"IMAGE_MAX_TOKEN_NUM={counting['image_max_tokens']}, IMAGE_MIN_TOKEN_NUM={counting['image_min_tokens']}, "
-                  f"MAX_RATIO={counting['max_ratio']}, max_length {manifest['max_length']}")
+                  f"{limits}, max_length {manifest['max_length']}")
     mark = "[green]images:[/]" if images.ok else "[red]images:[/]"
     console.print(f"  {mark} {escape(images.describe())}", highlight=False)
     if not images.ok:

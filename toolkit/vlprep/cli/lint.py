@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -27,6 +27,8 @@ from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run_on
 from vlprep.run.pipeline import PipelineOptions
 from vlprep.run.progress import with_progress
 
+if TYPE_CHECKING:  # the tokenizers load only when lint counts (--max-length)
+    from vlprep.counting.tokens import TokenCounter
 
 
 def lint(
@@ -76,11 +78,7 @@ def lint(
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio, video)
     options = pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
                                video_timeout, max_length=max_length)
-    counter = None
-    if max_length:
-        from vlprep.counting.tokens import TokenCounter
-
-        counter = TokenCounter(load_counting_tokenizer(model, trust_remote_code), settings)
+    counter = load_counter(model, trust_remote_code, settings) if max_length else None
     reads_stdin = any(is_stdin(file) for file in files)  # read once, as it comes: no total for the progress bar
     total = None if reads_stdin else sum(open_source(file, max_line_bytes).count() for file in files)
     started = time.perf_counter()
@@ -95,13 +93,11 @@ def lint(
     raise typer.Exit(1 if tally.fails(Severity(fail_on.value)) else 0)
 
 
-def load_counting_tokenizer(model: Optional[str], trust_remote_code: bool):  # type: ignore[no-untyped-def]
-    """The tokenizer to count with, imported lazily: plain lint needs none (vlprep.counting.processor_memo)."""
-    from vlprep.counting.processor import resolve_model_dir
-    from vlprep.counting.processor_memo import counting_tokenizer, processor_facts
+def load_counter(model: Optional[str], trust_remote_code: bool, settings: CountSettings) -> TokenCounter:
+    """The counter, imported lazily: plain lint counts nothing (vlprep.counting.counter imports the tokenizers)."""
+    from vlprep.counting.counter import counter_for_model
 
     try:
-        model_dir = resolve_model_dir(model, trust_remote_code)
-        return counting_tokenizer(model_dir, trust_remote_code, processor_facts(model_dir, trust_remote_code))
+        return counter_for_model(model, trust_remote_code, settings)
     except ProcessorError as error:
         raise embedded_fallback(error, model) from None

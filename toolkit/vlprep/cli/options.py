@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from vlprep.checks.images import ImageLimits
-from vlprep.counting.settings import FACTOR, CountSettings, VideoSettings
+from vlprep.counting.settings import CountSettings, VideoSettings
+from vlprep.models.registry import DEFAULT_FAMILY
 from vlprep.errors import ProcessorError, UsageError
 from vlprep.records.rules import select_codes
 from vlprep.run.pipeline import PipelineOptions
@@ -82,7 +83,8 @@ ImageMaxTokens = Annotated[Optional[int], typer.Option(
 ImageMinTokens = Annotated[int, typer.Option("--image-min-tokens", min=1,
                                              help="ms-swift IMAGE_MIN_TOKEN_NUM: fewest tokens per image.")]
 MaxPixels = Annotated[Optional[int], typer.Option(
-    "--max-pixels", min=FACTOR * FACTOR, help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
+    "--max-pixels", min=DEFAULT_FAMILY.pixels_per_token,
+    help="Legacy ms-swift MAX_PIXELS (becomes MAX_PIXELS // 1024 tokens).")]
 Fps = Annotated[float, typer.Option("--fps", min=0.001, help="ms-swift FPS: video frames sampled per second.")]
 FpsMinFrames = Annotated[int, typer.Option("--fps-min-frames", min=1,
                                            help="ms-swift FPS_MIN_FRAMES: fewest frames sampled per video.")]
@@ -139,7 +141,9 @@ def count_settings(image_max_tokens: Optional[int], image_min_tokens: int, max_p
                    max_ratio: float, video: VideoSettings = VideoSettings()) -> CountSettings:
     if image_max_tokens is not None and max_pixels is not None:
         raise UsageError("give --image-max-tokens or its legacy spelling --max-pixels, not both")
-    max_tokens = image_max_tokens or (max_pixels // (FACTOR * FACTOR) if max_pixels else CountSettings.image_max_tokens)
+    # the legacy pixel limit in tokens of the default family: the options are read before any model folder is
+    max_tokens = image_max_tokens or (max_pixels // DEFAULT_FAMILY.pixels_per_token if max_pixels
+                                      else CountSettings.image_max_tokens)
     if max_tokens < image_min_tokens:
         raise UsageError(f"--image-max-tokens {max_tokens} is below --image-min-tokens {image_min_tokens}")
     return CountSettings(image_max_tokens=max_tokens, image_min_tokens=image_min_tokens, max_ratio=int(max_ratio),

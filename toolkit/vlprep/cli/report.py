@@ -38,7 +38,8 @@ def report(
     from vlprep.insight.plots import render_png
     from vlprep.insight.report_html import render_report
     from vlprep.insight.show import locate_in_cache, record_view
-    from vlprep.insight.stats import cache_counter, collect_cache, stats_document
+    from vlprep.counting.counter import counter_for_manifest
+    from vlprep.insight.stats import collect_cache, stats_document
 
     if not cache_dir.is_dir():
         raise UsageError(f"{cache_dir}: not a folder made by `vlprep cache`")
@@ -50,7 +51,7 @@ def report(
     collected = collect_cache(cache_dir, with_sizes=True, workers=workers)
     shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
     doc = stats_document(collected, packing_length, packing_strategy.value, shape)
-    counter = cache_counter(collected.manifest or {})
+    counter = counter_for_manifest(collected.manifest or {})
     shown = []
     for row in range(min(samples, len(collected.rows))):
         located, _ = locate_in_cache(cache_dir, row, "train")

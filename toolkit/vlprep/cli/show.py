@@ -40,23 +40,23 @@ def show(
     Example: [bold]vlprep show arrow/ --row 3[/]   [bold]vlprep show data.jsonl:17 --format json[/]
     """
     from vlprep.insight.show import locate_in_cache, locate_in_jsonl, parse_target, print_view, record_view
-    from vlprep.insight.stats import cache_counter, make_counter
+    from vlprep.counting.counter import counter_for_manifest, counter_for_model
 
     path, line = parse_target(target)
     if path.is_dir():
         if split not in ("train", "val"):
             raise UsageError(f"--split {split!r}: train or val")
         located, manifest = locate_in_cache(path, row, split)
-        counter = cache_counter(manifest)
+        counter = counter_for_manifest(manifest)
     else:
         if row:
             raise UsageError("--row selects a row of a cache folder; for a JSONL file give FILE:LINE")
         file = check_inputs([path], "show", announce)[0]
         settings = count_settings(image_max_tokens, image_min_tokens, None, max_ratio)
-        counter = make_counter(model, trust_remote_code, settings)
+        counter = counter_for_model(model, trust_remote_code, settings)
         located = locate_in_jsonl(file, line or 1, counter, image_root.resolve() if image_root else None)
     view = record_view(counter, located)
     if output_format is DocumentFormat.json:
         sys.stdout.write(json.dumps(view) + "\n")
         return
-    print_view(view, Console(soft_wrap=True))
+    print_view(view, Console(soft_wrap=True), counter.settings.family)

@@ -25,7 +25,8 @@ from vlprep.run.engine import default_workers
 def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_code: bool, settings: CountSettings,
                       max_length: Optional[int], workers: int, image_root: Optional[Path], with_sizes: bool):  # type: ignore[no-untyped-def]
     """A cache folder (its train split) or JSONL files (header-only counting)."""
-    from vlprep.insight.stats import collect_cache, collect_jsonl, make_counter
+    from vlprep.counting.counter import counter_for_model
+    from vlprep.insight.stats import collect_cache, collect_jsonl
 
     if len(target) == 1 and target[0].is_dir():
         collected = collect_cache(target[0], with_sizes, workers)
@@ -33,7 +34,7 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
             collected.max_length = max_length
         return collected
     files = check_inputs(target, "stats", announce)
-    counter = make_counter(model, trust_remote_code, settings)
+    counter = counter_for_model(model, trust_remote_code, settings)
     collected = collect_jsonl(files, counter, workers, image_root.resolve() if image_root else None)
     collected.max_length = max_length
     return collected

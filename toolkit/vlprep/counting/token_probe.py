@@ -2,9 +2,9 @@
 
 Two tokenizers can differ in their files (a merge list built another way, a chat template ms-swift never renders) and
 still turn every text into the same ids. The processor fingerprint tells them apart; the probe tells whether the
-difference matters. `token_probe.json` holds the ids the cache's tokenizer gave for a fixed set of texts (scripts,
-digits, whitespace runs, emoji, control-token look-alikes) and for the first cached records (their canonical form, the
-image sizes, and the ids with each image's `<|image_pad|>` run collapsed to one). `vltrain fit` re-encodes them with
+difference matters. `token_probe.json` holds the ids the cache's tokenizer gave for its model family's probe texts
+(vlprep.models: scripts, digits, whitespace runs, emoji, control-token look-alikes) and for the first cached records
+(their canonical form, the image sizes, and the ids with each image's `<|image_pad|>` run collapsed to one). `vltrain fit` re-encodes them with
 the model's tokenizer when the fingerprints differ: identical ids mean the cache's lengths and token ids hold.
 """
 
@@ -22,21 +22,6 @@ if TYPE_CHECKING:
 
 PROBE_NAME = "token_probe.json"
 PROBE_RECORDS = 16
-IMAGE_PAD_ID = 151655
-PROBE_TEXTS = (
-    "Describe this image in detail.",
-    "The quick brown fox jumps over the lazy dog 1234567890 times, doesn't it? I'll see; we're done.",
-    "  leading spaces,\ttabs,\n\nnewlines\r\n and trailing spaces   ",
-    "Ünïcödé: café, naïve, Straße, Ωμέγα, Привет мир, שלום, مرحبا بالعالم, नमस्ते दुनिया",
-    "中文文本：这张图片里有什么？日本語のテキスト。한국어 텍스트입니다.",
-    "Emoji 👩‍👩‍👧‍👦🏳️‍🌈🇺🇳 and symbols ∑∫√∞≠≈ ←→ ™©® ½¼",
-    "def f(x):\n    return {'a': [1, 2.5e-3, -7], \"b\": None}  # code\n",
-    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
-    "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>hi<|im_end|>\n<|im_start|>assistant\n",
-    "<ref-object><bbox> (12,34),(560,780) 0.5 1e9 0x1F 00042 3.14159",
-    "ＦＵＬＬＷＩＤＴＨ ｋａｔａｋａｎａ ｶﾀｶﾅ combining e\u0301 a\u0308 and NFC é",
-    "   \n\n\n   \t\t  ",
-)
 
 
 @dataclass(frozen=True)
@@ -49,9 +34,9 @@ class ProbeMismatch:
     model_text: str
 
 
-def collapse_image_pads(ids: list[int]) -> list[int]:
+def collapse_image_pads(ids: list[int], image_pad_id: int) -> list[int]:
     """Each run of `<|image_pad|>` as one: grids are checked by the pixel-limit check, not here."""
-    return [token for index, token in enumerate(ids) if token != IMAGE_PAD_ID or index == 0 or ids[index - 1] != token]
+    return [token for index, token in enumerate(ids) if token != image_pad_id or index == 0 or ids[index - 1] != token]
 
 
 def _text_ids(counter: TokenCounter, text: str) -> list[int]:
@@ -60,7 +45,7 @@ def _text_ids(counter: TokenCounter, text: str) -> list[int]:
 
 def _record_ids(counter: TokenCounter, record: dict[str, Any], sizes: list[list[int]]) -> list[int]:
     images = [ImageInfo(width, height, "", "", "") for width, height in sizes]
-    return collapse_image_pads(counter.encode(record, images).input_ids)
+    return collapse_image_pads(counter.encode(record, images).input_ids, counter.settings.family.image_pad.id)
 
 
 def probe_entry(counter: TokenCounter, file: str, line: int, record: dict[str, Any], images: list[ImageInfo]
@@ -71,7 +56,7 @@ def probe_entry(counter: TokenCounter, file: str, line: int, record: dict[str, A
 
 
 def write_probe(path: Path, counter: TokenCounter, records: list[dict[str, Any]]) -> None:
-    texts = [{"text": text, "ids": _text_ids(counter, text)} for text in PROBE_TEXTS]
+    texts = [{"text": text, "ids": _text_ids(counter, text)} for text in counter.settings.family.probe_texts]
     path.write_text(json.dumps({"texts": texts, "records": records}, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -1,8 +1,9 @@
-"""Count: a record's input_ids, labels and length exactly as ms-swift 4.6's `qwen3_vl` template encodes it for training.
+"""Count: a record's input_ids, labels and length exactly as ms-swift 4.6's Qwen3-VL template encodes it for training.
 
 No pixels are touched: image sizes come from headers, are resized with qwen-vl-utils' `smart_resize` arithmetic
-(vlprep.counting.resize, factor 32; no torch import) under the pixel limits, and each `<|image_pad|>` expands to
-grid_t·grid_h·grid_w / merge². The text side follows the template's own segmentation: the conversation becomes a list of
+(vlprep.counting.resize, factor patch·merge, 32; no torch import) under the pixel limits, and each `<|image_pad|>`
+expands to grid_t·grid_h·grid_w / merge² (the model family's geometry and token ids: vlprep.models). The text side
+follows the template's own segmentation: the conversation becomes a list of
 context pieces (template strings, queries, responses), pieces with the same loss weight are merged, and each merged
 segment is tokenized on its own. That is why content starting with
 "\n" gives one token more than a plain render of the chat template.
@@ -26,13 +27,10 @@ from typing import Any
 from vlprep.records.diagnostics import ImageInfo
 from vlprep.records.canonical import IMAGE_TAG, VIDEO_TAG, parse_literal
 from vlprep.counting.resize import smart_resize
-from vlprep.counting.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage
-from vlprep.counting.video import VIDEO_PAD, VISION_END, VISION_START, VideoHeader, VideoPlan, plan_video
+from vlprep.counting.settings import CountSettings, UnencodableImage
+from vlprep.counting.video import VideoHeader, VideoPlan, plan_video
+from vlprep.models.family import ModelFamily
 
-IMAGE_PAD_ID = 151655
-VIDEO_PAD_ID = 151656
-IMAGE_REPLACEMENT = "<|vision_start|><|image_pad|><|vision_end|>"
-VIDEO_REPLACEMENT = VISION_START + VIDEO_PAD + VISION_END
 IM_END = "<|im_end|>\n"
 STOP_WORDS = ("<|endoftext|>", "<|im_end|>")
 _TEMPLATE_TAGS = re.compile("(" + "|".join(map(re.escape, (
@@ -57,15 +55,16 @@ class Encoded:
 
 
 def image_grid(width: int, height: int, settings: CountSettings) -> tuple[int, int, int]:
+    family = settings.family
     try:
-        resized_h, resized_w = smart_resize(height, width, FACTOR, settings.min_pixels, settings.max_pixels,
+        resized_h, resized_w = smart_resize(height, width, family.factor, settings.min_pixels, settings.max_pixels,
                                             settings.max_ratio)
     except ValueError as error:
         raise UnencodableImage(f"{width}x{height}: {error}") from None
     if resized_h <= 0 or resized_w <= 0:
         raise UnencodableImage(f"{width}x{height} resizes to {resized_w}x{resized_h} under "
                                f"--image-max-tokens {settings.image_max_tokens}")
-    return (1, resized_h // PATCH_SIZE, resized_w // PATCH_SIZE)
+    return (1, resized_h // family.patch_size, resized_w // family.patch_size)
 
 
 def largest_fitting_image_max_tokens(counted: CountedRecord, images: list[ImageInfo], settings: CountSettings,
@@ -81,7 +80,7 @@ def largest_fitting_image_max_tokens(counted: CountedRecord, images: list[ImageI
             grids = [image_grid(info.width, info.height, limited) for info in images]
         except UnencodableImage:
             return False
-        return text_tokens + sum(t * h * w for t, h, w in grids) // (MERGE_SIZE * MERGE_SIZE) <= max_length
+        return text_tokens + settings.family.tokens_per_grids(grids) <= max_length
 
     low, high = settings.image_min_tokens, settings.image_max_tokens
     if not images or not fits(low):
@@ -96,7 +95,7 @@ def largest_fitting_image_max_tokens(counted: CountedRecord, images: list[ImageI
 
 
 class TokenCounter:
-    """Encodes canonical records with a Qwen3-VL tokenizer's Rust backend (`tokenizers.Tokenizer`), one batch call per
+    """Encodes canonical records with a tokenizer's Rust backend (`tokenizers.Tokenizer`), one batch call per
     record; a transformers tokenizer's `.backend_tokenizer`, or the same loaded alone (vlprep.counting.processor_memo)."""
 
     def __init__(self, backend: Any, settings: CountSettings) -> None:
@@ -111,12 +110,14 @@ class TokenCounter:
     def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
               ) -> CountedRecord:
         encoded = self.encode(record, images, videos)
-        image_tokens = sum(1 for token in encoded.input_ids if token == IMAGE_PAD_ID)
-        expected = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
-        assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/4 = {expected}"
-        video_tokens = sum(1 for token in encoded.input_ids if token == VIDEO_PAD_ID)
-        expected = sum(t * h * w for t, h, w in encoded.video_grids) // (MERGE_SIZE * MERGE_SIZE)
-        assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/4 = {expected}"
+        family = self.settings.family
+        image_pad, video_pad = family.image_pad.id, family.video_pad.id
+        image_tokens = sum(1 for token in encoded.input_ids if token == image_pad)
+        expected = family.tokens_per_grids(encoded.grids)
+        assert image_tokens == expected, f"<|image_pad|> count {image_tokens} != sum(grid)/merge² = {expected}"
+        video_tokens = sum(1 for token in encoded.input_ids if token == video_pad)
+        expected = family.tokens_per_grids(encoded.video_grids)
+        assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/merge² = {expected}"
         return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids)
 
     def encode(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
@@ -124,8 +125,8 @@ class TokenCounter:
         """`videos`: the headers of the record's videos (vlprep.checks.videos), in order; UnencodableVideo when
         ms-swift could not encode one."""
         grids = tuple(image_grid(info.width, info.height, self.settings) for info in images)
-        plans = [plan_video(header, self.settings.video, self.settings.max_ratio) for header in videos]
-        segments = _segments(record, images, len(plans))
+        plans = [plan_video(header, self.settings) for header in videos]
+        segments = _segments(record, images, self.settings.family, len(plans))
         encodings = self._backend.encode_batch([text for text, _ in segments], add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
@@ -134,7 +135,7 @@ class TokenCounter:
             labels += encoding.ids if trained else [-100] * len(encoding.ids)
         self._train_end_of_turn(input_ids, labels)
         labels[0] = -100
-        encoded = _expand_image_pads(input_ids, labels, grids)
+        encoded = _expand_image_pads(input_ids, labels, grids, self.settings.family)
         return self._expand_video_pads(encoded, plans) if plans else encoded
 
     def _expand_video_pads(self, encoded: Encoded, plans: list[VideoPlan]) -> Encoded:
@@ -144,8 +145,9 @@ class TokenCounter:
         out_ids: list[int] = []
         out_labels: list[int] = []
         video_index = 0
+        pad = self.settings.family.video_pad.id
         for token, label in zip(encoded.input_ids, encoded.labels):
-            if token == VIDEO_PAD_ID and video_index < len(plans):
+            if token == pad and video_index < len(plans):
                 out_ids += texts[video_index].ids
                 out_labels += [-100] * len(texts[video_index].ids)
                 video_index += 1
@@ -166,15 +168,16 @@ class TokenCounter:
                     labels[start:start + len(suffix)] = suffix
 
 
-def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tuple[int, int, int], ...]) -> Encoded:
+def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tuple[int, int, int], ...],
+                       family: ModelFamily) -> Encoded:
+    pad = family.image_pad.id
     out_ids: list[int] = []
     out_labels: list[int] = []
     image_index = 0
     for token, label in zip(input_ids, labels):
-        if token == IMAGE_PAD_ID and image_index < len(grids):
-            t, h, w = grids[image_index]
-            count = t * h * w // (MERGE_SIZE * MERGE_SIZE)
-            out_ids += [IMAGE_PAD_ID] * count
+        if token == pad and image_index < len(grids):
+            count = family.tokens_per_grid(grids[image_index])
+            out_ids += [pad] * count
             out_labels += [-100] * count
             image_index += 1
         else:
@@ -226,7 +229,7 @@ def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | N
 
 
 def tools_system_prompt(tools: list[dict[str, Any]], system: str | None) -> str:
-    """The system prompt the qwen3_vl template's default agent template (hermes) renders for `tools`."""
+    """The system prompt the Qwen3-VL template's default agent template (hermes) renders for `tools`."""
     described = "\n".join(json.dumps(tool if "type" in tool or "function" in tool else
                                      {"type": "function", "function": tool}, ensure_ascii=False) for tool in tools)
     return (f"{system or ''}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -282,7 +285,8 @@ def _user_turn(query: str) -> str:
     return f"<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _segments(record: dict[str, Any], images: list[ImageInfo], video_count: int = 0) -> list[tuple[str, bool]]:
+def _segments(record: dict[str, Any], images: list[ImageInfo], family: ModelFamily, video_count: int = 0
+              ) -> list[tuple[str, bool]]:
     """The merged (text, trained) segments the template tokenizes one by one."""
     image_count = len(images)
     system, messages = _prepare_messages(record, image_count)
@@ -310,11 +314,11 @@ def _segments(record: dict[str, Any], images: list[ImageInfo], video_count: int 
         elif not response.endswith(STOP_WORDS):
             pieces.append((IM_END, True))
     refs, boxes = grounding_texts(record.get("objects"), images)
-    return _merge(_replace_tags(pieces, image_count, refs, boxes, video_count))
+    return _merge(_replace_tags(pieces, image_count, refs, boxes, family, video_count))
 
 
 def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> tuple[list[str], list[str]]:
-    """What the qwen3_vl template puts for each `<ref-object>` and `<bbox>` (its legacy QWENVL_BBOX_FORMAT): boxes
+    """What the Qwen3-VL template puts for each `<ref-object>` and `<bbox>` (its legacy QWENVL_BBOX_FORMAT): boxes
     scaled to 0..1000 from pixels (bbox_type real, against the size of image `image_id`) or from 0..1 (norm1)."""
     if not objects:
         return [], []
@@ -333,8 +337,10 @@ def grounding_texts(objects: dict[str, Any] | None, images: list[ImageInfo]) -> 
 
 
 def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[str], boxes: list[str],
-                  video_count: int = 0) -> list[tuple[str, bool]]:
+                  family: ModelFamily, video_count: int = 0) -> list[tuple[str, bool]]:
     """Images, videos, then grounding tags, replaced in order; tags beyond what the record provides stay text."""
+    start, end = family.vision_start.text, family.vision_end.text
+    image_replacement, video_replacement = start + family.image_pad.text + end, start + family.video_pad.text + end
     out: list[tuple[str, bool]] = []
     replaced = {IMAGE_TAG: 0, VIDEO_TAG: 0, "<ref-object>": 0, "<bbox>": 0}
     for text, trained in pieces:
@@ -342,9 +348,9 @@ def _replace_tags(pieces: list[tuple[str, bool]], image_count: int, refs: list[s
             if not part:
                 continue
             if part == IMAGE_TAG and replaced[part] < image_count:
-                out.append((IMAGE_REPLACEMENT, False))
+                out.append((image_replacement, False))
             elif part == VIDEO_TAG and replaced[part] < video_count:
-                out.append((VIDEO_REPLACEMENT, False))
+                out.append((video_replacement, False))
             elif part == "<ref-object>" and replaced[part] < len(refs):
                 out.append((refs[replaced[part]], trained))
             elif part == "<bbox>" and replaced[part] < len(boxes):

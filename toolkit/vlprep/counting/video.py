@@ -1,4 +1,4 @@
-"""Video records, header-only: what ms-swift 4.6's `qwen3_vl` template makes of a video, from the container header.
+"""Video records, header-only: what ms-swift 4.6's Qwen3-VL template makes of a video, from the container header.
 
 The training stack reads a video with qwen-vl-utils (the reader pinned here: decord 0.6.0, selected with
 FORCE_QWENVL_VIDEO_READER), which takes the frame count and the average frame rate from the stream header, samples
@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlprep.counting.resize import smart_resize
-from vlprep.counting.settings import FACTOR, MERGE_SIZE, PATCH_SIZE, TEMPORAL_PATCH_SIZE, VideoSettings
-
-VIDEO_PAD = "<|video_pad|>"
-VISION_START = "<|vision_start|>"
-VISION_END = "<|vision_end|>"
+from vlprep.counting.settings import CountSettings, VideoSettings
+from vlprep.models.family import ModelFamily
 
 
 class UnencodableVideo(ValueError):
@@ -47,17 +44,19 @@ class VideoPlan:
     indices: tuple[int, ...]
     grid: tuple[int, int, int]
     timestamps: tuple[float, ...]
+    family: ModelFamily = field(repr=False)
 
     @property
     def tokens(self) -> int:
-        t, h, w = self.grid
-        return t * h * w // (MERGE_SIZE * MERGE_SIZE)
+        return self.family.tokens_per_grid(self.grid)
 
     def text(self) -> str:
         """The text that replaces the video's `<|video_pad|>` placeholder (between the template's own
         `<|vision_start|>` and `<|vision_end|>`)."""
         _, h, w = self.grid
-        group = VISION_START + VIDEO_PAD * (h * w // (MERGE_SIZE * MERGE_SIZE)) + VISION_END
+        family = self.family
+        group = family.vision_start.text + family.video_pad.text * family.tokens_per_grid((1, h, w)) + \
+            family.vision_end.text
         return "".join(f"<{stamp:.1f} seconds>" + group for stamp in self.timestamps)
 
 
@@ -86,28 +85,32 @@ def linspace_indices(last: int, count: int) -> tuple[int, ...]:
     return tuple(int(np.round(value)) for value in values)
 
 
-def plan_video(header: VideoHeader, settings: VideoSettings, max_ratio: float = 200) -> VideoPlan:
+def plan_video(header: VideoHeader, settings: CountSettings) -> VideoPlan:
     """The frames sampled, the grid and the timestamps ms-swift's template produces for this header."""
     if header.fps <= 0 or header.frames <= 0:
         raise UnencodableVideo(f"{header.frames} frames at {header.fps:g} fps")
-    count = sampled_frame_count(header, settings)
+    video, family = settings.video, settings.family
+    count = sampled_frame_count(header, video)
     indices = linspace_indices(header.frames - 1, count)
-    max_pixels = max(min(settings.max_pixels, settings.total_pixels / count * settings.frame_factor),
-                     int(settings.min_pixels * 1.05))
+    min_pixels = video.video_min_tokens * family.pixels_per_token
+    total_pixels = video.model_seq_len * family.pixels_per_token * 0.9
+    max_pixels = max(min(video.video_max_tokens * family.pixels_per_token, total_pixels / count * video.frame_factor),
+                     int(min_pixels * 1.05))
     try:
-        height, width = smart_resize(header.height, header.width, FACTOR, settings.min_pixels, max_pixels, max_ratio)
+        height, width = smart_resize(header.height, header.width, family.factor, min_pixels, max_pixels,
+                                     settings.max_ratio)
     except ValueError as error:
         raise UnencodableVideo(f"{header.width}x{header.height}: {error}") from None
     if height <= 0 or width <= 0:
         raise UnencodableVideo(f"{header.width}x{header.height} resizes to {width}x{height}")
-    grid_t = -(-count // TEMPORAL_PATCH_SIZE)
-    return VideoPlan(indices, (grid_t, height // PATCH_SIZE, width // PATCH_SIZE),
-                     _timestamps(indices, header.fps))
+    grid_t = -(-count // family.temporal_patch)
+    return VideoPlan(indices, (grid_t, height // family.patch_size, width // family.patch_size),
+                     _timestamps(indices, header.fps, family.temporal_patch), family)
 
 
-def _timestamps(indices: tuple[int, ...], fps: float) -> tuple[float, ...]:
+def _timestamps(indices: tuple[int, ...], fps: float, temporal_patch: int) -> tuple[float, ...]:
     """transformers' Qwen3-VL processor: one time per frame pair, the mean of the pair's first and last frame times
     (the last index repeated to fill a pair)."""
-    padded = list(indices) + [indices[-1]] * (-len(indices) % TEMPORAL_PATCH_SIZE)
+    padded = list(indices) + [indices[-1]] * (-len(indices) % temporal_patch)
     times = [index / fps for index in padded]
-    return tuple((times[i] + times[i + TEMPORAL_PATCH_SIZE - 1]) / 2 for i in range(0, len(times), TEMPORAL_PATCH_SIZE))
+    return tuple((times[i] + times[i + temporal_patch - 1]) / 2 for i in range(0, len(times), temporal_patch))

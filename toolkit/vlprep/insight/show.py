@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from vlprep.records.diagnostics import ImageInfo
-from vlprep.counting.settings import MERGE_SIZE
 from vlprep.insight.stats import split_turns
-from vlprep.counting.tokens import IMAGE_PAD_ID
 from vlprep.errors import UsageError
+from vlprep.models.family import ModelFamily
+from vlprep.models.registry import family_of_manifest
 
 
 class ShowError(UsageError):
@@ -39,14 +39,16 @@ class Located:
 def record_view(counter: Any, located: Located) -> dict[str, Any]:
     encoded = counter.encode(located.record, located.images)
     ids, labels = encoded.input_ids, encoded.labels
+    family = counter.settings.family
+    pad = family.image_pad.id
     pieces = counter.backend.decode_batch([[token] for token in ids], skip_special_tokens=False)
     spans: list[dict[str, Any]] = []
     image_index = 0
     start = 0
     while start < len(ids):
-        if ids[start] == IMAGE_PAD_ID:
+        if ids[start] == pad:
             end = start
-            while end < len(ids) and ids[end] == IMAGE_PAD_ID:
+            while end < len(ids) and ids[end] == pad:
                 end += 1
             grid = list(encoded.grids[image_index]) if image_index < len(encoded.grids) else None
             spans.append({"kind": "image", "start": start, "end": end, "trained": False, "image": image_index,
@@ -55,14 +57,14 @@ def record_view(counter: Any, located: Located) -> dict[str, Any]:
         else:
             trained = labels[start] != -100
             end = start
-            while end < len(ids) and ids[end] != IMAGE_PAD_ID and (labels[end] != -100) == trained:
+            while end < len(ids) and ids[end] != pad and (labels[end] != -100) == trained:
                 end += 1
             spans.append({"kind": "text", "start": start, "end": end, "trained": trained, "tokens": end - start,
                           "pieces": pieces[start:end]})
         start = end
     turns = [{"role": turn.role, "start": turn.start, "end": turn.end, "tokens": turn.tokens, "trained": turn.trained}
-             for turn in split_turns(ids, labels, counter.backend.id_to_token)]
-    image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
+             for turn in split_turns(ids, labels, counter.backend.id_to_token, family.im_start.id)]
+    image_tokens = family.tokens_per_grids(encoded.grids)
     return {"where": located.where, "length": len(ids), "trained_tokens": sum(1 for label in labels if label != -100),
             "image_tokens": image_tokens, "images": [{"ref": image_ref_text(ref), "grid": list(grid)}
                                                      for ref, grid in zip(located.image_refs, encoded.grids)],
@@ -94,7 +96,7 @@ def locate_in_cache(cache_dir: Path, row: int, split: str) -> tuple[Located, dic
     if not 0 <= row < len(dataset):
         raise ShowError(f"{cache_dir}/{split} has {len(dataset):,} rows: --row {row} is out of range")
     cached = dataset[row]
-    record, infos = cached_record(cached)
+    record, infos = cached_record(cached, family_of_manifest(manifest))
     where = f"{cache_dir}/{split} row {row} (from {cached['vlprep_source']}:{cached['vlprep_line']})"
     return Located(where, record, infos, list(cached["images"])), manifest
 
@@ -121,12 +123,13 @@ TRAINED_STYLES = ("bold black on green3", "bold black on green1")
 MASKED_STYLES = ("grey62", "grey42")
 
 
-def print_view(view: dict[str, Any], console: Console) -> None:
+def print_view(view: dict[str, Any], console: Console, family: ModelFamily) -> None:
     console.print(f"[bold]{escape(view['where'])}[/]: {view['length']:,} tokens, {view['trained_tokens']:,} trained "
                   f"(label != -100), {view['image_tokens']:,} image tokens")
     for index, image in enumerate(view["images"]):
         t, h, w = image["grid"]
-        console.print(f"  image {index}: {escape(image['ref'])}  grid {t}×{h}×{w} = {t * h * w // 4:,} tokens")
+        console.print(f"  image {index}: {escape(image['ref'])}  grid {t}×{h}×{w} = "
+                      f"{family.tokens_per_grid((t, h, w)):,} tokens")
     for turn in view["turns"]:
         console.print(f"  turn {turn['role']:<10} tokens {turn['start']:>6,}–{turn['end']:<6,} {turn['tokens']:>6,} "
                       f"({turn['trained']:,} trained)")

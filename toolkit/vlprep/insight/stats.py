@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from vlprep.records.diagnostics import ImageInfo, RecordResult
-from vlprep.counting.settings import MERGE_SIZE, PATCH_SIZE, CountSettings, UnencodableImage, VideoSettings
+from vlprep.counting.settings import CountSettings, UnencodableImage
 from vlprep.errors import UsageError
+from vlprep.models.family import ModelFamily
 
 REJECT_EXAMPLES = 3  # examples kept per rule code
-IM_START_ID = 151644
 
 
 class StatsError(UsageError):
@@ -62,16 +62,16 @@ class Collected:
     input_lines: int = 0
 
 
-def split_turns(input_ids: list[int], labels: list[int], role_of: Any) -> list[Turn]:
+def split_turns(input_ids: list[int], labels: list[int], role_of: Any, im_start_id: int) -> list[Turn]:
     """Turns as the tokens show them: each starts at `<|im_start|>`; its role is the token after it (tool results
     are user turns in Qwen3-VL's template). `role_of(id)` decodes one token."""
-    starts = [index for index, token in enumerate(input_ids) if token == IM_START_ID] or [0]
+    starts = [index for index, token in enumerate(input_ids) if token == im_start_id] or [0]
     if starts[0] != 0:
         starts.insert(0, 0)
     bounds = starts + [len(input_ids)]
     turns = []
     for start, end in zip(bounds, bounds[1:]):
-        role = role_of(input_ids[start + 1]).strip() if input_ids[start] == IM_START_ID and start + 1 < end else "text"
+        role = role_of(input_ids[start + 1]).strip() if input_ids[start] == im_start_id and start + 1 < end else "text"
         turns.append(Turn(role, start, end, sum(1 for label in labels[start:end] if label != -100)))
     return turns
 
@@ -99,11 +99,13 @@ class FactsCounter:
 
     def count(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[Any, ...] = ()) -> CountedFacts:
         encoded = self.counter.encode(record, images, videos)
-        image_tokens = sum(t * h * w for t, h, w in encoded.grids) // (MERGE_SIZE * MERGE_SIZE)
-        video_tokens = sum(t * h * w for t, h, w in encoded.video_grids) // (MERGE_SIZE * MERGE_SIZE)
+        family = self.settings.family
+        image_tokens = family.tokens_per_grids(encoded.grids)
+        video_tokens = family.tokens_per_grids(encoded.video_grids)
         return CountedFacts(len(encoded.input_ids), image_tokens, encoded.grids,
                             sum(1 for label in encoded.labels if label != -100),
-                            split_turns(encoded.input_ids, encoded.labels, self.counter.backend.id_to_token),
+                            split_turns(encoded.input_ids, encoded.labels, self.counter.backend.id_to_token,
+                                        family.im_start.id),
                             video_tokens, len(encoded.video_grids))
 
 
@@ -112,29 +114,7 @@ def row_facts(counted: CountedFacts, sizes: list[tuple[int, int]]) -> RowFacts:
                     sizes, counted.video_tokens, counted.videos)
 
 
-def make_counter(model: str | None, trust_remote_code: bool, settings: CountSettings) -> Any:
-    from vlprep.counting.processor import resolve_model_dir
-    from vlprep.counting.processor_memo import counting_tokenizer, processor_facts
-    from vlprep.counting.tokens import TokenCounter
-
-    model_dir = resolve_model_dir(model, trust_remote_code)
-    return TokenCounter(counting_tokenizer(model_dir, trust_remote_code, processor_facts(model_dir, trust_remote_code)),
-                        settings)
-
-
 # ---- a cache --------------------------------------------------------------------------------------------------
-
-def cache_settings(manifest: dict[str, Any]) -> CountSettings:
-    counting = manifest["counting"]
-    return CountSettings(image_max_tokens=counting["image_max_tokens"], image_min_tokens=counting["image_min_tokens"],
-                         max_ratio=counting["max_ratio"], video=VideoSettings.from_manifest(counting))
-
-
-def cache_counter(manifest: dict[str, Any]) -> Any:
-    processor = manifest["processor"]
-    model = None if processor["model"] == "embedded" else processor["model"]
-    return make_counter(model, bool(processor.get("trust_remote_code")), cache_settings(manifest))
-
 
 def load_cache(cache_dir: Path) -> dict[str, Any]:
     from vlprep.cache.manifest import ManifestError, load_manifest
@@ -151,11 +131,12 @@ def cache_split(cache_dir: Path, split: str = "train") -> Any:
     return load_from_disk(str(cache_dir / split))
 
 
-def cached_record(row: dict[str, Any]) -> tuple[dict[str, Any], list[ImageInfo]]:
+def cached_record(row: dict[str, Any], family: ModelFamily) -> tuple[dict[str, Any], list[ImageInfo]]:
     """The canonical record of a cache row (every column ms-swift reads) and image infos that reproduce its grids."""
     record = {key: value for key, value in row.items() if key != "lengths" and not key.startswith("vlprep_")}
     record["images"] = [image["path"] if isinstance(image, dict) else image for image in row["images"]]
-    infos = [ImageInfo(width=w * PATCH_SIZE, height=h * PATCH_SIZE, format="", mode="", path="")
+    patch = family.patch_size
+    infos = [ImageInfo(width=w * patch, height=h * patch, format="", mode="", path="")
              for _, h, w in row["vlprep_image_grid_thw"]]  # a resized size resizes to itself
     return record, infos
 
@@ -203,7 +184,7 @@ def _cache_rows(bounds: tuple[int, int]) -> list[RowFacts]:
     rows = []
     for index in range(*bounds):
         row = dataset[index]
-        record, infos = cached_record(row)
+        record, infos = cached_record(row, counter.settings.family)
         try:
             sizes = [header_size(image) for image in row["images"]] if with_sizes else []
         except (OSError, ValueError) as error:
@@ -217,8 +198,10 @@ def collect_cache(cache_dir: Path, with_sizes: bool, workers: int = 1, split: st
     """Every row of the split re-encoded (for its labels) with the cache's settings, on `workers` forked processes."""
     import multiprocessing
 
+    from vlprep.counting.counter import counter_for_manifest
+
     manifest = load_cache(cache_dir)
-    counter = FactsCounter(cache_counter(manifest))
+    counter = FactsCounter(counter_for_manifest(manifest))
     dataset = cache_split(cache_dir, split)
     step = 512
     chunks = [(start, min(start + step, len(dataset))) for start in range(0, len(dataset), step)]
@@ -371,8 +354,7 @@ def summary(collected: Collected) -> dict[str, Any]:
 def image_tokens_under(sizes: list[tuple[int, int]], settings: CountSettings) -> int:
     from vlprep.counting.tokens import image_grid
 
-    return sum(t * h * w for t, h, w in (image_grid(width, height, settings) for width, height in sizes)
-               ) // (MERGE_SIZE * MERGE_SIZE)
+    return settings.family.tokens_per_grids(image_grid(width, height, settings) for width, height in sizes)
 
 
 def lengths_under(rows: list[RowFacts], settings: CountSettings) -> tuple[list[int], list[int], int]:
@@ -396,8 +378,7 @@ def what_if(rows: list[RowFacts], values: list[int], base: CountSettings, max_le
 
     table = []
     for value in values:
-        settings = CountSettings(image_max_tokens=value, image_min_tokens=base.image_min_tokens,
-                                 max_ratio=base.max_ratio)
+        settings = replace(base, image_max_tokens=value)
         lengths, images, unencodable = lengths_under(rows, settings)
         plan = plan_packing(lengths, packing_length, strategy, shape, max_length)
         ordered = sorted(lengths)

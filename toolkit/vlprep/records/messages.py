@@ -108,7 +108,7 @@ def _turn_keys(turn: dict[str, Any], where: str, role_key: str, content_key: str
             out.problems.append(("S014", f"{where}.loss_scale is read by ms-swift's template but vlprep cannot count "
                                          "it exactly yet, so it cannot be cached"))
         elif key == "tool_call_id" and message["role"] == "tool" or key == "name" and message["role"] == "tool":
-            continue  # used by the OpenAI mapping, or kept by ms-swift but not read by the qwen3_vl template
+            continue  # used by the OpenAI mapping, or kept by ms-swift but not read by the Qwen3-VL template
         else:
             out.problems.append(("S009", f"key {where}.{key} is not read by ms-swift and is dropped at load time"))
 

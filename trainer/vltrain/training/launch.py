@@ -22,15 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from vlprep.errors import ProblemsFound, UsageError
 
+from vlprep.counting.processor import resolve_model_dir
+from vlprep.counting.settings import IMAGE_ENV, LEGACY_IMAGE_ENV, CountSettings
+from vlprep.models.registry import family_for_model_dir
 from vltrain.config import FitConfig
 from vltrain.guards import Preflight
 
 if TYPE_CHECKING:  # the callback module imports transformers: only training needs it
     from vltrain.training.callback import Sink
-
-_PIXEL_ENV = {"image_max_tokens": "IMAGE_MAX_TOKEN_NUM", "image_min_tokens": "IMAGE_MIN_TOKEN_NUM",
-              "max_ratio": "MAX_RATIO"}
-_LEGACY_PIXEL_ENV = ("MAX_PIXELS", "MIN_PIXELS")
 
 
 class LaunchError(UsageError):
@@ -42,10 +41,7 @@ class TrainingFailed(ProblemsFound):
 
 
 def swift_environment(config: FitConfig, manifest: dict[str, Any]) -> dict[str, str]:
-    from vltrain.guards import cached_video_settings
-
-    env = {name: str(manifest["counting"][key]) for key, name in _PIXEL_ENV.items()}
-    env.update(cached_video_settings(manifest).swift_env())  # sample and resize videos as the cache counted them
+    env = CountSettings.from_manifest(manifest).environment()  # resize and sample as the cache counted
     if config.nproc_per_node > 1 or config.nnodes > 1:
         env["NPROC_PER_NODE"] = str(config.nproc_per_node)
         env["NNODES"] = str(config.nnodes)
@@ -64,13 +60,12 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 
 def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
-    from vlprep.counting.processor import resolve_model_dir
-
     cache = Path(config.cached or "")
     output_dir = Path(config.output_dir)
+    model_dir = resolve_model_dir(config.model, config.trust_remote_code)
     args: dict[str, Any] = {
-        "model": str(resolve_model_dir(config.model, config.trust_remote_code)),
-        "model_type": "qwen3_vl",
+        "model": str(model_dir),
+        "model_type": family_for_model_dir(model_dir).model_type,
         "check_model": False,
         "cached_dataset": [str(cache / "train")],
         "strict": True,
@@ -140,7 +135,7 @@ def as_cli(args: dict[str, Any]) -> list[str]:
 
 
 def _prepare_environment(env: dict[str, str]) -> None:
-    for name in _LEGACY_PIXEL_ENV:
+    for name in LEGACY_IMAGE_ENV:
         os.environ.pop(name, None)
     os.environ.update(env)
     _refuse_stale_pixel_limits(env)
@@ -151,7 +146,7 @@ def _refuse_stale_pixel_limits(env: dict[str, str]) -> None:
     vision_process = sys.modules.get("qwen_vl_utils.vision_process")
     if vision_process is None or not hasattr(vision_process, "_patch"):
         return
-    for name in ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "MAX_RATIO"):
+    for name in IMAGE_ENV.values():
         if str(getattr(vision_process, name, env[name])) != env[name]:
             raise LaunchError(f"this process already configured ms-swift with {name}="
                               f"{getattr(vision_process, name)}, not the cache's {env[name]}: run vltrain in a new "
@@ -220,7 +215,7 @@ def run_distributed(config: FitConfig, args: dict[str, Any], env: dict[str, str]
                     sink: Sink) -> tuple[int, dict[str, Any] | None]:
     """Run every local process under torchrun; (exit code, the trainer's result from global rank 0, if on this node).
     Global rank 0's progress events come back through a JSON-lines file, followed while the ranks run."""
-    child_env = {key: value for key, value in os.environ.items() if key not in _LEGACY_PIXEL_ENV}
+    child_env = {key: value for key, value in os.environ.items() if key not in LEGACY_IMAGE_ENV}
     with tempfile.TemporaryDirectory(prefix="vltrain-launch-") as folder:
         plan_path, result_path = Path(folder) / "plan.json", Path(folder) / "result.json"
         events_path = Path(folder) / "events.jsonl"
