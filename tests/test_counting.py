@@ -26,7 +26,6 @@ from vlprep.counting.settings import CountSettings
 from vlprep.counting.tokens import IMAGE_PAD_ID, TokenCounter
 from vlprep.cache.verify import compare, swift_record
 
-pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 DEFAULT = CountSettings()
@@ -174,6 +173,7 @@ def parity_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("setting", "name"), parity_cases())
+@pytest.mark.swift
 def test_counter_matches_ms_swift_template(setting: str, name: str, corpus: Corpus, embedded_processor: Any,
                                           oracles: Oracles) -> None:
     settings = SETTINGS[setting]
