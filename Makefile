@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test fuzz bench bench-array bench-ray install clean
+.PHONY: demo test test-fast golden fuzz bench bench-array bench-ray install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the fast tier: no test that starts ms-swift, trains, sends signals, opens a browser, starts Ray or runs a hypothesis
+# property (tests/tiers.py)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --durations=15
+
+# ms-swift's answers on the bundled record sets, captured again into tests/golden/counting.json (tests/test_golden.py)
+golden: $(STAMP)
+	$(PY) tests/golden/capture.py
 
 fuzz: $(STAMP)
 	VLPREP_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q tests/test_fuzz.py

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from support import vlprep_launcher
 
 SIGNALS_A_TERMINAL_SENDS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -28,12 +29,6 @@ def default_signal_dispositions() -> None:
 def as_from_a_terminal() -> dict[str, Any]:
     """Keyword arguments for subprocess.Popen/run."""
     return {"start_new_session": True, "preexec_fn": default_signal_dispositions}
-
-
-def vlprep_launcher() -> list[str]:
-    """The installed `vlprep` command of this interpreter's environment (or the module, when not installed)."""
-    script = Path(sys.executable).with_name("vlprep")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
 
 
 def start_vlprep(*args: str | Path) -> subprocess.Popen[str]:

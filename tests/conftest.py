@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from tiers import (pytest_collection_modifyitems, pytest_fixture_setup, pytest_runtest_call,  # noqa: F401 - hooks
+                   pytest_runtest_setup)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tests never download anything (as `make test` sets it)
 
 

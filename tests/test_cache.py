@@ -28,6 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from child_process import signal_build_after_shards, start_vlprep
+from support import FIXTURES, SCHEMAS
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.cache import writer
 from vlprep.cli.app import app
@@ -35,12 +36,9 @@ from vlprep.counting.settings import CountSettings
 from vlprep.counting.tokens import TokenCounter
 from vlprep.cache.writer import cache_features
 
-pytestmark = pytest.mark.slow
 runner = CliRunner()
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEMO = FIXTURES / "demo.jsonl"
-SCHEMAS = FIXTURES.parent / "schemas"
 DEMO_LINES = 14
 DEMO_REJECTS = {13: ["I004"], 14: ["M001"]}
 COLUMNS = {"messages", "images", "tools", "objects", "channel", "label", "lengths", "vlprep_source", "vlprep_line",
@@ -111,6 +109,7 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory, embedded_processor: Any
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.swift
 def test_demo_cache_accounts_for_every_line(demo_cache: Built) -> None:
     assert demo_cache.exit_code == 1, demo_cache.output  # two planted rejects
     out = demo_cache.out
@@ -125,6 +124,7 @@ def test_demo_cache_accounts_for_every_line(demo_cache: Built) -> None:
     assert sha256(DEMO) == demo_cache.input_sha256_before  # the input is never modified
 
 
+@pytest.mark.swift
 def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embedded_processor: Any) -> None:
     from vlprep.counting.processor import processor_fingerprint
 
@@ -143,6 +143,7 @@ def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embed
     assert runner.invoke(app, ["inspect", str(demo_cache.out)]).exit_code == 0
 
 
+@pytest.mark.swift
 def test_demo_rejects_carry_file_line_codes_and_text(demo_cache: Built) -> None:
     original = DEMO.read_text(encoding="utf-8").splitlines()
     found = rejects(demo_cache.out)
@@ -154,6 +155,7 @@ def test_demo_rejects_carry_file_line_codes_and_text(demo_cache: Built) -> None:
         assert "length" not in entry  # not counted: it has errors
 
 
+@pytest.mark.swift
 def test_demo_rows_are_what_ms_swift_reads_with_vlprep_counts(demo_cache: Built, embedded_processor: Any) -> None:
     counter = TokenCounter(embedded_processor.tokenizer.backend_tokenizer, CountSettings())
     accepted = set(range(1, DEMO_LINES + 1)) - set(DEMO_REJECTS)
@@ -188,6 +190,7 @@ def test_demo_rows_are_what_ms_swift_reads_with_vlprep_counts(demo_cache: Built,
     assert stats["train"]["records"] + stats["val"]["records"] == len(accepted)
 
 
+@pytest.mark.swift
 def test_cache_folder_is_what_datasets_itself_writes(demo_cache: Built, tmp_path: Path) -> None:
     """vlprep writes the `save_to_disk` layout with pyarrow alone; `datasets` re-saving the loaded split gives the same
     schema (with its feature metadata), dataset_info.json and state.json keys, and the rows read back unchanged."""
@@ -209,6 +212,7 @@ def test_cache_folder_is_what_datasets_itself_writes(demo_cache: Built, tmp_path
         assert loaded.features == datasets.Features.from_dict(cache_features(embed_images=False))
 
 
+@pytest.mark.swift
 def test_a_split_larger_than_a_data_file_rolls_over_like_save_to_disk(demo_cache: Built, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer, "BATCH_ROWS", 2)
@@ -221,6 +225,7 @@ def test_a_split_larger_than_a_data_file_rolls_over_like_save_to_disk(demo_cache
     assert all_rows(out) == all_rows(demo_cache.out)
 
 
+@pytest.mark.swift
 def test_same_command_gives_the_same_rows_whatever_the_worker_count(demo_cache: Built, tmp_path: Path) -> None:
     out = tmp_path / "again"
     first = cache(DEMO, "--out", out, "--val-ratio", "0.3", "--verify", "0", "--workers", "1")
@@ -265,6 +270,7 @@ def test_val_file_records_go_to_val(tmp_path: Path, embedded_processor: Any) -> 
     assert not (tmp_path / "both").exists()
 
 
+@pytest.mark.swift
 def test_max_length_moves_longer_records_to_rejects(demo_cache: Built, tmp_path: Path) -> None:
     lengths = {row["vlprep_line"]: row["lengths"] for split in all_rows(demo_cache.out).values() for row in split}
     limit = sorted(lengths.values())[len(lengths) // 2]
@@ -286,6 +292,7 @@ def test_max_length_moves_longer_records_to_rejects(demo_cache: Built, tmp_path:
     assert built["rejects_by_code"]["L001"] == len(too_long)
 
 
+@pytest.mark.swift
 def test_embed_images_stores_the_file_bytes(demo_cache: Built, tmp_path: Path) -> None:
     out = tmp_path / "embedded"
     result = cache(DEMO, "--out", out, "--embed-images", "--val-ratio", "0.3", "--verify", "0", "--workers", "1")
@@ -327,6 +334,7 @@ def test_refuses_a_folder_that_is_not_a_cache(tmp_path: Path, embedded_processor
     assert sorted(p.name for p in tmp_path.iterdir()) == around
 
 
+@pytest.mark.swift
 def test_refuses_an_existing_cache_without_force(demo_cache: Built) -> None:
     before = tree(demo_cache.out)
     result = cache(DEMO, "--out", demo_cache.out)
@@ -340,6 +348,7 @@ def test_refuses_an_existing_cache_without_force(demo_cache: Built) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.signals
 def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path: Path, embedded_processor: Any
                                                                         ) -> None:
     folder = with_demo_images(tmp_path / "data")
@@ -382,6 +391,7 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
 
 
 @pytest.mark.parametrize(("verify", "workers", "expected"), [("3", "1", 3), ("40", "2", DEMO_LINES - 2)])
+@pytest.mark.swift
 def test_verification_sample_is_n_or_every_accepted_record(tmp_path: Path, embedded_processor: Any, verify: str,
                                                            workers: str, expected: int) -> None:
     """The random part is drawn among all lines up front; drawn lines that are rejected are made up from the others.
@@ -397,6 +407,8 @@ def test_verification_sample_is_n_or_every_accepted_record(tmp_path: Path, embed
     assert set(verified["shapes"]) == set(manifest(tmp_path / "all")["verification"]["ms_swift_template"]["shapes"])
 
 
+@pytest.mark.signals
+@pytest.mark.swift
 def test_interrupt_during_verification_is_resumable_as_the_message_says(tmp_path: Path, embedded_processor: Any
                                                                         ) -> None:
     import psutil
@@ -449,6 +461,8 @@ TRAIN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.train
+@pytest.mark.swift
 def test_cache_trains_with_ms_swift(demo_cache: Built, tiny_model_dir: Path, tmp_path: Path) -> None:
     counting = manifest(demo_cache.out)["counting"]
     env = {key: value for key, value in os.environ.items() if key not in ("MAX_PIXELS", "MIN_PIXELS")}

@@ -27,7 +27,6 @@ from vlprep.counting.tokens import TokenCounter
 from vlprep.models.qwen3_vl import QWEN3_VL
 from vlprep.cache.verify import compare, swift_record
 
-pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 DEFAULT = CountSettings()
@@ -175,6 +174,7 @@ def parity_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("setting", "name"), parity_cases())
+@pytest.mark.swift
 def test_counter_matches_ms_swift_template(setting: str, name: str, corpus: Corpus, embedded_processor: Any,
                                           oracles: Oracles) -> None:
     settings = SETTINGS[setting]

@@ -12,8 +12,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -23,51 +21,19 @@ from pathlib import Path
 import pytest
 
 import option_tables
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-BIN = Path(sys.executable).parent
-PIXEL_ENV = ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "MAX_RATIO", "MAX_PIXELS", "MIN_PIXELS")
-
-
-@dataclass
-class Run:
-    command: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return (f"$ {' '.join(self.command)}\nexit {self.returncode}\n--- stdout ---\n{self.stdout[-3000:]}\n"
-                f"--- stderr ---\n{self.stderr[-4000:]}")
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self) -> dict:
-        return json.loads(self.stdout)
+import support
+from support import FIXTURES, Run, failed_checks
 
 
 def run(tool: str, *args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    child = {key: value for key, value in os.environ.items() if key not in PIXEL_ENV}
-    child.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-                 COLUMNS="200", **(env or {}))
-    command = [str(BIN / tool), *map(str, args)]
-    done = subprocess.run(command, cwd=cwd, env=child, capture_output=True, text=True, timeout=900)
-    return Run(command, done.returncode, done.stdout, done.stderr)
+    """COLUMNS=200: help and messages are not wrapped at the terminal's width."""
+    return support.run(tool, *args, cwd=cwd, env={"COLUMNS": "200", **(env or {})}, timeout=900)
 
 
 def in_parallel(*calls: tuple) -> list[Run]:
     """Runs that mostly wait on imports, two at a time (the machine has two cores)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(lambda call: run(*call[:-1], **call[-1]), calls))
-
-
-def failed_checks(stderr: str) -> dict[str, tuple[str, str]]:
-    """{check name: (its FAIL line, the fix line after it)} from `vltrain fit`'s check listing."""
-    lines = [line.strip() for line in stderr.splitlines()]
-    return {line[len("FAIL "):].split(":", 1)[0]: (line, lines[index + 1] if index + 1 < len(lines) else "")
-            for index, line in enumerate(lines) if line.startswith("FAIL ") and ":" in line}
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -151,6 +117,7 @@ def weightless_runs(world: World, embedded_processor_path: Path) -> dict[str, Ru
 
 
 @pytest.mark.parametrize("case", ["no-model", "processor-only"])
+@pytest.mark.train
 def test_fit_refuses_a_model_without_weights_before_loading_anything(world: World, weightless_runs: dict[str, Run],
                                                                      case: str) -> None:
     result = weightless_runs[case]
@@ -163,6 +130,7 @@ def test_fit_refuses_a_model_without_weights_before_loading_anything(world: Worl
     assert not (world.root / f"out-{case}").exists()
 
 
+@pytest.mark.train
 def test_a_hub_id_that_cannot_be_fetched_never_suggests_leaving_out_model(world: World,
                                                                          weightless_runs: dict[str, Run]) -> None:
     result = weightless_runs["hub-offline"]  # HF_HUB_OFFLINE=1 and nothing of that model in the Hub cache
@@ -175,6 +143,7 @@ def test_a_hub_id_that_cannot_be_fetched_never_suggests_leaving_out_model(world:
     assert not (world.root / "out-hub-offline").exists()
 
 
+@pytest.mark.train
 def test_fit_format_json_prints_the_checks_when_one_fails(weightless_runs: dict[str, Run]) -> None:
     result = weightless_runs["no-model"]
     report = result.json()
@@ -215,6 +184,7 @@ def config_runs(world: World) -> dict[str, Run]:
     return dict(zip(cases, in_parallel(*cases.values())))
 
 
+@pytest.mark.train
 def test_yaml_takes_the_cli_names_and_a_swift_mapping_the_command_line_wins(config_runs: dict[str, Run]) -> None:
     result = config_runs["cli-names"]
     assert result.returncode == 0, result
@@ -228,6 +198,7 @@ def test_yaml_takes_the_cli_names_and_a_swift_mapping_the_command_line_wins(conf
     assert "--weight_decay" in plan["command"]
 
 
+@pytest.mark.train
 def test_yaml_and_cli_take_ms_swift_names_too(config_runs: dict[str, Run]) -> None:
     result = config_runs["swift-names"]
     assert result.returncode == 0, result
@@ -243,6 +214,7 @@ def test_yaml_and_cli_take_ms_swift_names_too(config_runs: dict[str, Run]) -> No
     ("controlled-swift", ["max_length", "use --max-length"]),
     ("bad-value", ["weight_decay", "invalid float value", "heavy"]),
 ])
+@pytest.mark.train
 def test_bad_names_and_values_are_usage_errors_before_anything_loads(world: World, config_runs: dict[str, Run],
                                                                      case: str, words: list[str]) -> None:
     result = config_runs[case]
@@ -303,6 +275,7 @@ def image_runs(world: World) -> dict[str, Run]:
     return dict(zip(names, [*touched_only, *after_edit]))
 
 
+@pytest.mark.train
 def test_a_touched_but_unchanged_image_passes_fit_and_inspect_alike(image_runs: dict[str, Run]) -> None:
     fit_run, inspect_run = image_runs["fit-touched"], image_runs["inspect-touched"]
     assert fit_run.returncode == 0 and failed_checks(fit_run.stderr) == {}, fit_run
@@ -311,6 +284,7 @@ def test_a_touched_but_unchanged_image_passes_fit_and_inspect_alike(image_runs: 
         assert "1 touched but unchanged" in result.output and "chart.png" in result.output, result
 
 
+@pytest.mark.train
 def test_a_changed_image_is_refused_by_fit_and_inspect_alike(image_runs: dict[str, Run]) -> None:
     fit_run, inspect_run = image_runs["fit-edited"], image_runs["inspect-edited"]
     assert fit_run.returncode == 1, fit_run
@@ -323,6 +297,7 @@ def test_a_changed_image_is_refused_by_fit_and_inspect_alike(image_runs: dict[st
 
 
 @pytest.mark.parametrize("case", ["fit-none", "fit-off"])
+@pytest.mark.train
 def test_verify_images_none_or_off_skips_the_image_check(image_runs: dict[str, Run], case: str) -> None:
     result = image_runs[case]
     assert result.returncode == 0 and failed_checks(result.stderr) == {}, result
@@ -347,6 +322,7 @@ def test_image_digests_cost_little(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.train
 def test_fit_refuses_a_non_empty_output_dir_without_resume_or_force(world: World) -> None:
     used = world.root / "used-output"
     (used / "checkpoint-2").mkdir(parents=True)
@@ -361,6 +337,7 @@ def test_fit_refuses_a_non_empty_output_dir_without_resume_or_force(world: World
     assert forced.returncode == 0, forced  # --force lets the run (here a dry run) go on
 
 
+@pytest.mark.train
 def test_make_model_refuses_a_non_empty_folder(world: World) -> None:
     for result in (world.make_model_again, world.make_model_into_data):
         assert result.returncode == 2, result
@@ -369,6 +346,7 @@ def test_make_model_refuses_a_non_empty_folder(world: World) -> None:
     assert snapshot(world.model) == world.model_before
 
 
+@pytest.mark.train
 def test_cache_leaves_no_lock_file_on_any_exit_path(world: World, tmp_path: Path) -> None:
     shutil.copy2(world.data, tmp_path / "demo.jsonl")
     shutil.copytree(world.data.parent / "images", tmp_path / "images")
@@ -397,6 +375,7 @@ def l001_message(result: Run, line: int) -> str | None:
     return found[0] if found else None
 
 
+@pytest.mark.train
 def test_l001_names_the_image_max_tokens_that_makes_the_record_fit(world: World) -> None:
     lint = ("vlprep", "lint", world.data, "--select", "L001", "--format", "json", "-q", "-j", "1")
     first = run(*lint, "--max-length", "200", cwd=world.root)
@@ -413,6 +392,7 @@ def test_l001_names_the_image_max_tokens_that_makes_the_record_fit(world: World)
     assert "it has no images: its text alone is" in l001_message(tight, 5)
 
 
+@pytest.mark.train
 def test_i005_names_max_image_pixels(world: World) -> None:
     result = run("vlprep", "lint", world.data, "--select", "I005", "--max-image-pixels", "1000", "--format", "json",
                  "-q", "-j", "1", cwd=world.root)
@@ -454,6 +434,7 @@ def test_cache_summarizes_records_cached_with_warnings_and_very_long_ones(summar
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.train
 def test_commands_accept_only_the_formats_they_implement(world: World) -> None:
     results = in_parallel(("vlprep", "rules", "--format", "github", {"cwd": world.root}),
                           ("vlprep", "inspect", world.cache, "--format", "github", {"cwd": world.root}),
@@ -485,12 +466,14 @@ def test_j001_column_in_json_and_github_and_the_text_report_says_how_to_see_all(
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.train
 def test_flags_take_no_value_and_say_so(world: World) -> None:
     result = run("vlprep", "lint", world.data, "--fast", "true", cwd=world.root)
     assert result.returncode == 2, result
     assert "take no value" in result.stderr and "--fast" in result.stderr and "no such file" not in result.stderr
 
 
+@pytest.mark.train
 def test_version_and_defaults_in_help(world: World) -> None:
     from vlprep import __version__ as vlprep_version
     from vltrain import __version__ as vltrain_version
@@ -525,6 +508,7 @@ def test_cache_says_what_it_loads_before_the_progress_bar(summary_runs: tuple[Pa
     assert "vlprep: " not in as_json.stderr  # a JSON run piped elsewhere stays quiet on stderr
 
 
+@pytest.mark.train
 def test_quiet_cache_prints_no_status(world: World, tmp_path: Path) -> None:
     result = run("vlprep", "cache", world.data, "--out", tmp_path / "q", "-j", "1", "--verify", "0", "-q",
                  cwd=world.root)

@@ -25,60 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support import BIN, FIXTURES, Run, child_env, failed_checks, finish, marker_module, run, start
 from vlprep.counting.settings import VideoSettings
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.train  # every test uses the tiny model (`world`); most train it
 VLTRAIN = str(BIN / "vltrain")
 VLPREP = str(BIN / "vlprep")
-PIXEL_ENV = ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "MAX_RATIO", "MAX_PIXELS", "MIN_PIXELS")
 TRAIN = ("--batch-size", "2", "--save-steps", "2", "--eval-steps", "2", "--learning-rate", "1e-2")  # lr: a clear change
 TEXT_IDS = [151644, 872, 198, 9707, 11, 1879, 0, 151645, 198, 151644, 77091, 198]  # a fixed text-only input
-
-
-@dataclass
-class Run:
-    command: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    def __str__(self) -> str:  # shown by failing asserts
-        return (f"$ {' '.join(self.command)}\nexit {self.returncode} after {self.seconds:.1f} s\n"
-                f"--- stdout (tail) ---\n{self.stdout[-2000:]}\n--- stderr (tail) ---\n{self.stderr[-4000:]}")
-
-    def json(self) -> dict:
-        return json.loads(self.stdout)
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment without ms-swift pixel settings (they would change the runs), offline, plus `extra`."""
-    env = {key: value for key, value in os.environ.items() if key not in PIXEL_ENV}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env.update(extra or {})
-    return env
-
-
-def start(tool: str, *args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
-    command = [tool, *map(str, args)]
-    process = subprocess.Popen(command, cwd=cwd, env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    return process, time.perf_counter()
-
-
-def finish(started: tuple[subprocess.Popen, float], timeout: float = 600) -> Run:
-    process, began = started
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-    return Run(list(map(str, process.args)), process.returncode, stdout, stderr, time.perf_counter() - began)
-
-
-def run(tool: str, *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-    return finish(start(tool, *args, cwd=cwd, env=env), timeout)
 
 
 def safetensors_in(folder: Path) -> dict:
@@ -88,17 +41,6 @@ def safetensors_in(folder: Path) -> dict:
     for path in sorted(folder.glob("*.safetensors")):
         tensors.update(load_file(str(path)))
     return tensors
-
-
-def failed_checks(stderr: str) -> dict[str, tuple[str, str]]:
-    """{check name: (its FAIL line, the fix line after it)} from `vltrain fit`'s check listing."""
-    lines = [line.strip() for line in stderr.splitlines()]
-    found = {}
-    for index, line in enumerate(lines):
-        if line.startswith("FAIL ") and ":" in line:
-            fix = lines[index + 1] if index + 1 < len(lines) else ""
-            found[line[len("FAIL "):].split(":", 1)[0]] = (line, fix)
-    return found
 
 
 def assert_refused(result: Run, check: str, output_dir: Path, *mentions: str, exit_code: int = 1) -> None:
@@ -201,7 +143,6 @@ def lora_run(world: World) -> tuple[Run, Path]:
                "--max-steps", "2", "--format", "json"), out
 
 
-@pytest.mark.slow
 def test_lora_run_trains_saves_and_records_what_it_trained_from(world: World, lora_run: tuple[Run, Path]) -> None:
     result, out = lora_run
     assert result.returncode == 0, result
@@ -219,7 +160,6 @@ def test_lora_run_trains_saves_and_records_what_it_trained_from(world: World, lo
     assert (recorded["max_steps"], recorded["learning_rate"], recorded["output_dir"]) == (2, 0.01, str(out))
 
 
-@pytest.mark.slow
 def test_lora_adapter_loads_onto_the_base_model_and_changes_its_output(world: World,
                                                                       lora_run: tuple[Run, Path]) -> None:
     import torch
@@ -240,7 +180,6 @@ def test_lora_adapter_loads_onto_the_base_model_and_changes_its_output(world: Wo
     assert (tuned - base).abs().max().item() > 1e-3
 
 
-@pytest.mark.slow
 def test_json_summary_on_stdout_is_parseable(lora_run: tuple[Run, Path]) -> None:
     result, out = lora_run
     assert result.returncode == 0, result
@@ -297,7 +236,6 @@ def assert_valid_png(path: Path) -> None:
         image.verify()
 
 
-@pytest.mark.slow
 def test_json_run_keeps_stdout_clean_and_ms_swifts_output_in_train_log(lora_run: tuple[Run, Path]) -> None:
     result, out = lora_run
     assert result.returncode == 0, result
@@ -309,7 +247,6 @@ def test_json_run_keeps_stdout_clean_and_ms_swifts_output_in_train_log(lora_run:
     assert all(said in log for said in MS_SWIFT_SAYS) and len(log.splitlines()) > 200
 
 
-@pytest.mark.slow
 def test_summary_measures_the_batches_the_trainer_formed(world: World, lora_run: tuple[Run, Path]) -> None:
     """Tokens counted by vltrain's forward hook match the trainer's own count; the real ones are the lengths of 4
     distinct cached rows (2 steps × batch 2); padding, memory, losses and the wall-time split are measured values."""
@@ -330,14 +267,12 @@ def test_summary_measures_the_batches_the_trainer_formed(world: World, lora_run:
     assert summary["measured_tokens_per_s"] == pytest.approx(summary["measured_tokens"] / wall["train"], rel=0.01)
 
 
-@pytest.mark.slow
 def test_curves_png_is_written(lora_run: tuple[Run, Path]) -> None:
     result, out = lora_run
     assert result.returncode == 0, result
     assert_valid_png(out / "curves.png")
 
 
-@pytest.mark.slow
 def test_demo_fit_step_prints_under_60_lines_with_the_full_log_in_train_log(world: World) -> None:
     out = world.root / "demo-fit"
     result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, *DEMO_FIT)
@@ -354,7 +289,6 @@ def test_demo_fit_step_prints_under_60_lines_with_the_full_log_in_train_log(worl
     assert_valid_png(out / "curves.png")
 
 
-@pytest.mark.slow
 def test_verbose_shows_ms_swifts_output_live_and_keeps_train_log(world: World) -> None:
     out = world.root / "verbose"
     result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, "--batch-size", "2",
@@ -366,7 +300,6 @@ def test_verbose_shows_ms_swifts_output_live_and_keeps_train_log(world: World) -
     assert "vltrain summary" in result.stdout
 
 
-@pytest.mark.slow
 def test_a_failing_ms_swift_run_shows_its_cause_and_the_log_path(world: World) -> None:
     broken = with_unreadable_images(world.cache, world.root / "unreadable-images-cache")
     out = world.root / "fails"
@@ -407,7 +340,6 @@ def run_on_a_terminal(command: list[str], cwd: Path, timeout: float = 600) -> tu
     return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
 
 
-@pytest.mark.slow
 def test_on_a_terminal_one_live_display_replaces_ms_swifts_output(world: World) -> None:
     out = world.root / "on-a-terminal"
     code, shown = run_on_a_terminal([VLTRAIN, "fit", "--cached", str(world.cache), "--model", str(world.model),
@@ -420,7 +352,6 @@ def test_on_a_terminal_one_live_display_replaces_ms_swifts_output(world: World) 
     assert "[INFO:swift]" in (out / "train.log").read_text()
 
 
-@pytest.mark.slow
 def test_full_fine_tune_with_frozen_vision_tower_changes_only_the_language_model(world: World) -> None:
     out = world.root / "full"
     result = fit(world, "--cached", world.cache, "--model", world.model, "--output-dir", out, "--tuner", "full",
@@ -456,7 +387,6 @@ def resumed_run(world: World, lora_run: tuple[Run, Path]) -> tuple[Run, Path, di
     return result, out, before
 
 
-@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(resumed_run: tuple[Run, Path, dict[str, int]]) -> None:
     result, out, before = resumed_run
     assert result.returncode == 0, result
@@ -472,7 +402,6 @@ def test_resume_continues_from_the_last_checkpoint(resumed_run: tuple[Run, Path,
     assert state["global_step"] == 4
 
 
-@pytest.mark.slow
 def test_resumed_summary_reports_this_runs_loss(lora_run: tuple[Run, Path],
                                                 resumed_run: tuple[Run, Path, dict[str, int]]) -> None:
     result, out, _ = resumed_run
@@ -511,14 +440,13 @@ def tampered_copy(cache: Path, target: Path) -> Path:
 def evil_model(world: World, target: Path, marker: Path) -> Path:
     """A model folder (processor + config, no weights) shipping code that writes `marker` when imported."""
     shutil.copytree(world.model, target, ignore=shutil.ignore_patterns("*.safetensors"))
-    (target / "modeling_evil.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n\n\nclass EvilModel:\n    pass\n")
+    marker_module(target, "modeling_evil", marker, "\n\nclass EvilModel:\n    pass\n")
     config = json.loads((target / "config.json").read_text())
     config["auto_map"] = {key: "modeling_evil.EvilModel" for key in ("AutoConfig", "AutoModel", "AutoProcessor",
                                                                       "AutoModelForImageTextToText")}
     (target / "config.json").write_text(json.dumps(config, indent=2))
-    runpy.run_path(str(target / "modeling_evil.py"))  # the marker works: importing the module writes it
-    assert marker.read_text() == "imported"
+    runpy.run_path(str(target / "modeling_evil.py"))  # the marker works: running the module writes its name
+    assert marker.read_text() == "<run_path>"
     marker.unlink()
     return target
 
@@ -527,9 +455,8 @@ def sneaky_model(world: World, target: Path, code_dir: Path, marker: Path) -> Pa
     """A model folder with no Python file whose tokenizer_config.json maps AutoTokenizer to code in another folder
     (transformers' `<repo or folder>--module.Class` form); ms-swift loads tokenizers with trust_remote_code=True."""
     code_dir.mkdir()
-    (code_dir / "evil_tok.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n"
-        "from transformers import Qwen2Tokenizer\n\n\nclass EvilTok(Qwen2Tokenizer):\n    pass\n")
+    marker_module(code_dir, "evil_tok", marker,
+                  "from transformers import Qwen2Tokenizer\n\n\nclass EvilTok(Qwen2Tokenizer):\n    pass\n")
     shutil.copytree(world.model, target, ignore=shutil.ignore_patterns("*.safetensors"))
     tokenizer_config = json.loads((target / "tokenizer_config.json").read_text())
     tokenizer_config["auto_map"] = {"AutoTokenizer": [f"{code_dir}--evil_tok.EvilTok", None]}
@@ -673,6 +600,7 @@ def test_refuses_a_tokenizer_auto_map_pointing_at_code_elsewhere(guard_runs: Gua
     assert_refused(result, "remote code", out, "--trust-remote-code", exit_code=2)
 
 
+@pytest.mark.swift
 def test_dry_run_loads_no_weights_and_plans_from_the_manifest(world: World, guard_runs: GuardRuns) -> None:
     """A dry run checks that the model has weights (by file name) but loads none; test_first_hour.py shows a
     weightless model refused."""
@@ -738,7 +666,6 @@ def logged(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "logging.jsonl").open()]
 
 
-@pytest.mark.slow
 def test_two_processes_train_save_and_summarize_as_one_does(world: World, two_process_runs: tuple) -> None:
     from itertools import combinations
 
@@ -768,7 +695,6 @@ def test_two_processes_train_save_and_summarize_as_one_does(world: World, two_pr
     assert epoch == pytest.approx(2 / math.ceil(math.ceil(rows / 2) / 2), abs=0.01)
 
 
-@pytest.mark.slow
 def test_two_process_run_resumes_from_its_checkpoint(two_process_runs: tuple) -> None:
     _, resumed, out, before = two_process_runs
     assert resumed.returncode == 0, resumed
@@ -797,6 +723,7 @@ print(json.dumps(answers, default=str))
 """
 
 
+@pytest.mark.swift
 def test_every_argument_vltrain_passes_is_what_ms_swifts_own_parser_reads(world: World, tmp_path: Path) -> None:
     """The `swift sft` command line of --dry-run, with every option vltrain can set (both tuners, several processes,
     resume, deepspeed, a cache without val), parsed by ms-swift's own parser: nothing refused or left over, and each

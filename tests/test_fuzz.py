@@ -449,6 +449,7 @@ def check_lint_report(code: int, report: dict[str, Any], path: Path, lines: int)
     assert summary["records_with_errors"] == len({d["line"] for d in diagnostics if d["severity"] == "error"})
 
 
+@pytest.mark.fuzz
 @fuzz_settings(EXAMPLES)
 @given(corpus=corpora())
 def test_lint_survives_anything_and_reports_every_line(corpus: Corpus, fuzz_dir: Path) -> None:
@@ -457,6 +458,7 @@ def test_lint_survives_anything_and_reports_every_line(corpus: Corpus, fuzz_dir:
         check_lint_report(code, report, path, lines)
 
 
+@pytest.mark.fuzz
 @fuzz_settings(CACHE_EXAMPLES)
 @given(corpus=corpora(max_lines=6), val_ratio=st.sampled_from(["0", "0.5"]))
 def test_cache_accounts_for_every_line_exactly_once(corpus: Corpus, val_ratio: str, fuzz_dir: Path) -> None:

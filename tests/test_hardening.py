@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,16 +23,12 @@ from typing import Any
 
 import psutil
 import pytest
-from typer.testing import CliRunner
 
 from child_process import as_from_a_terminal
+from support import BIN, FIXTURES, OFFLINE, codes_by_line, edit_json, marker_module, runner
 from vlprep.cli.app import app
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-VLPREP = Path(sys.executable).parent / "vlprep"
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
-runner = CliRunner()
+VLPREP = BIN / "vlprep"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,13 +71,6 @@ def clean_line(image: str, index: int) -> str:
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
-
-
-def codes_by_line(report: dict[str, Any]) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = defaultdict(set)
-    for diagnostic in report["diagnostics"]:
-        found[diagnostic["line"]].add(diagnostic["code"])
-    return dict(found)
 
 
 def start(args: list[str], out_dir: Path, name: str) -> subprocess.Popen[bytes]:
@@ -233,6 +221,7 @@ def hang_corpus(tmp_path: Path) -> tuple[Path, Path]:
     return write_lines(tmp_path / "data.jsonl", lines), fifo
 
 
+@pytest.mark.signals
 def test_hung_image_check_is_reported_and_lint_completes(hang_corpus: tuple[Path, Path], tmp_path: Path) -> None:
     data, _ = hang_corpus
     started = time.monotonic()
@@ -281,6 +270,7 @@ def hang_video_corpus(tmp_path: Path) -> tuple[Path, Path]:
     return write_lines(tmp_path / "data.jsonl", lines), fifo
 
 
+@pytest.mark.signals
 def test_hung_video_check_is_reported_and_lint_completes(hang_video_corpus: tuple[Path, Path], tmp_path: Path
                                                          ) -> None:
     """Video checks run under the same watchdog as image checks, with their own limit (--video-timeout): V014."""
@@ -302,6 +292,7 @@ def test_hung_video_check_is_rejected_and_cache_completes(hang_video_corpus: tup
     assert (rejected, cached) == ([(2, ["V014"])], [1, 3])
 
 
+@pytest.mark.signals
 def test_marker_folders_of_killed_runs_are_removed_by_the_next_run(hang_corpus: tuple[Path, Path],
                                                                    tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot remove its watchdog folder; the next run removes it (and no live run's)."""
@@ -345,6 +336,7 @@ def _fifo_holders(process: subprocess.Popen[bytes], fifo: Path) -> list[psutil.P
     return holders
 
 
+@pytest.mark.signals
 def test_worker_killed_while_the_run_waits_loses_no_line(tmp_path: Path) -> None:
     """A healthy worker is killed at a known moment: while the run waits for a chunk stuck on an image (a FIFO that the
     test holds open without writing). Every lost line is re-run; the stuck one is then fed a real JPEG through the
@@ -391,6 +383,7 @@ def test_worker_killed_while_the_run_waits_loses_no_line(tmp_path: Path) -> None
     assert _without_elapsed(report) == _without_elapsed(json.loads(reference_out))
 
 
+@pytest.mark.signals
 def test_worker_killed_while_results_are_written_loses_no_line(tmp_path: Path) -> None:
     """A worker is killed while the run is blocked writing its report (stdout is a pipe the test does not read yet),
     that is between two chunks: deterministic for the race a random kill hits now and then."""
@@ -456,6 +449,7 @@ def kill_workers_blocked_on_a_fifo(process: subprocess.Popen[Any], precise: bool
 
 
 @pytest.mark.parametrize("kind", ["image", "video"])
+@pytest.mark.signals
 def test_line_that_kills_its_worker_every_time_is_w001(kind: str, tmp_path: Path) -> None:
     """Deterministic variant of "kill whatever worker takes long": a thread kills exactly the worker processes that are
     blocked opening the FIFO (kernel wait channel `wait_for_partner`), every time one is, and no other. The image
@@ -546,6 +540,7 @@ def assert_same_cache(resumed: Snapshot, reference: Snapshot) -> None:
         assert resumed.manifest[key] == reference.manifest[key], key
 
 
+@pytest.mark.signals
 def test_interrupted_builds_resume_to_the_same_cache(resume_input: Path, reference_cache: Snapshot,
                                                       tmp_path: Path) -> None:
     out = tmp_path / "arrow"
@@ -602,6 +597,7 @@ def test_resume_with_nothing_to_resume_is_a_usage_error(resume_input: Path, tmp_
 
 
 @pytest.mark.parametrize("interrupt", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.signals
 def test_build_interrupted_while_assembling_resumes(interrupt: int, resume_input: Path, tmp_path: Path) -> None:
     data = write_lines(tmp_path / "small.jsonl", resume_input.read_text().splitlines()[:400])
     out = tmp_path / "arrow"
@@ -673,11 +669,13 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.signals
 def test_second_build_on_the_same_folder_is_refused_while_the_first_runs(lock_story: LockStory) -> None:
     assert lock_story.contended.exit_code == 2, lock_story.contended.output
     assert "is being built" in one_line(lock_story.contended.output)
 
 
+@pytest.mark.signals
 def test_lock_of_a_killed_build_does_not_block_a_new_one(lock_story: LockStory) -> None:
     result = lock_story.after_all_killed
     assert_no_crash(result)
@@ -686,6 +684,7 @@ def test_lock_of_a_killed_build_does_not_block_a_new_one(lock_story: LockStory) 
     assert counts["input_lines"] == 14
 
 
+@pytest.mark.signals
 def test_lock_is_released_when_the_main_process_is_killed(lock_story: LockStory) -> None:
     result = lock_story.after_parent_killed
     assert result.exit_code != 2, f"orphaned workers {lock_story.orphans}: {one_line(result.output)}"
@@ -744,6 +743,7 @@ def test_inspect_refuses_a_modified_or_extended_cache(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.signals
 def test_images_outside_the_root_are_refused_without_being_opened(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -789,13 +789,7 @@ def evil_model_dir(tmp_path: Path, native_classes: bool) -> tuple[Path, Path]:
     shutil.copytree(embedded_processor_dir(), model)
     marker = tmp_path / "code-ran"
     for module, source in EVIL_MODULES.items():
-        (model / f"{module}.py").write_text(
-            f"import pathlib\npathlib.Path({str(marker)!r}).write_text(__name__)\n" + source)
-
-    def edit(name: str, change: Callable[[dict[str, Any]], None]) -> None:
-        config = json.loads((model / name).read_text())
-        change(config)
-        (model / name).write_text(json.dumps(config, indent=2))
+        marker_module(model, module, marker, source)
 
     def processor_config(config: dict[str, Any]) -> None:
         config["auto_map"] = {"AutoProcessor": "processing_evil.EvilProcessor"}
@@ -815,9 +809,9 @@ def evil_model_dir(tmp_path: Path, native_classes: bool) -> tuple[Path, Path]:
         config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
                               "AutoProcessor": "processing_evil.EvilProcessor"}
 
-    edit("processor_config.json", processor_config)
-    edit("tokenizer_config.json", tokenizer_config)
-    edit("config.json", model_config)
+    edit_json(model / "processor_config.json", processor_config)
+    edit_json(model / "tokenizer_config.json", tokenizer_config)
+    edit_json(model / "config.json", model_config)
     return model, marker
 
 

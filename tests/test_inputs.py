@@ -13,7 +13,6 @@ import json
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from child_process import signal_build_after_shards
+from support import FIXTURES, SCHEMAS, vlprep_launcher
 from vlprep.cli.app import app
 from vlprep.inputs.json_array import ArraySplitter
 from vlprep.inputs.formats import open_source
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SCHEMAS = FIXTURES.parent / "schemas"
 REFERENCE = FIXTURES / "llava.jsonl"
 RECORDS = len(REFERENCE.read_text().splitlines())
 ARRAYS = ["llava.json", "llava_oneline.json"]
@@ -41,9 +39,7 @@ runner = CliRunner()
 
 def lint(*args: str | Path, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The installed `vlprep lint` command, as a user runs it."""
-    script = Path(sys.executable).with_name("vlprep")
-    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
-    return subprocess.run([*launcher, "lint", "-q", *map(str, args)], input=stdin, capture_output=True, cwd=cwd,
+    return subprocess.run([*vlprep_launcher(), "lint", "-q", *map(str, args)], input=stdin, capture_output=True, cwd=cwd,
                           timeout=300)
 
 
@@ -233,7 +229,7 @@ def without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key not in keys}
 
 
-@pytest.mark.slow
+@pytest.mark.swift
 def test_cache_of_every_form_equals_the_jsonl_cache(tmp_path: Path, embedded_processor: Any) -> None:
     """One `vlprep cache FOLDER` with default options over every form at once: each form's rows and rejects are the
     JSONL ones (positions aside) and every record of every input is accounted for."""
@@ -300,7 +296,7 @@ def interrupted_then_resumed(data: Path, out: Path, args: list[str]) -> None:
 RESUME_RECORDS = 1400
 
 
-@pytest.mark.slow
+@pytest.mark.signals
 def test_gzipped_array_resumes_and_splits_like_the_same_jsonl(tmp_path: Path, embedded_processor: Any) -> None:
     """A gzip-compressed pretty-printed array, interrupted and resumed, gives the cache of an uninterrupted build, and
     its val split (a hash of the record's number) is that of the same records as JSONL."""
@@ -340,6 +336,7 @@ def split(data: bytes, max_bytes: int = 1 << 20, read_bytes: int = 1 << 20) -> l
     return list(ArraySplitter(io.BufferedReader(io.BytesIO(data)), max_bytes, read_bytes).spans())
 
 
+@pytest.mark.fuzz
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(elements=st.lists(JSON_VALUES, max_size=6), indent=LAYOUTS, ascii_only=st.booleans(),
        read_bytes=st.integers(1, 64))
@@ -360,6 +357,7 @@ def test_splitter_cuts_any_valid_array_into_its_elements(elements: list[Any], in
     assert all(span.data is None and span.problem[0] == "J006" for span in small if span.size > 32)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(elements=st.lists(JSON_VALUES, min_size=1, max_size=5), indent=LAYOUTS, data=st.data())

@@ -5,32 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections import defaultdict
 from pathlib import Path
 
 import jsonschema
 import pytest
-from typer.testing import CliRunner
 
+from support import FIXTURES, SCHEMAS, codes_by_line, lint_json, runner
 from vlprep.cli.app import app
 from vlprep.records.rules import RULES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SCHEMAS = FIXTURES.parent / "schemas"
-runner = CliRunner()
-
-
-def lint_json(*args: str) -> tuple[int, dict]:
-    result = runner.invoke(app, ["lint", "-q", "--format", "json", *args])
-    assert result.exit_code in (0, 1), result.output
-    return result.exit_code, json.loads(result.stdout)
-
-
-def codes_by_line(report: dict) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = defaultdict(set)
-    for diagnostic in report["diagnostics"]:
-        found[diagnostic["line"]].add(diagnostic["code"])
-    return found
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

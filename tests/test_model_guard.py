@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-BIN = Path(sys.executable).parent
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+from support import FIXTURES, marker_module, run
 
 # file -> (auto_map it declares, the module it names); the module writes the marker when imported
 AUTO_MAPS = {
@@ -36,26 +31,17 @@ WAYS = [f"auto_map-in-{name}" for name in AUTO_MAPS] + ["a-lone-py-file"]
 
 def ship_code(model: Path, way: str, marker: Path) -> Path:
     """Make `model` ship code the given way; the code writes `marker` when imported."""
-    payload = f"import pathlib\npathlib.Path({str(marker)!r}).write_text(__name__)\n"
     if way == "a-lone-py-file":
-        (model / "helpers.py").write_text(payload)
+        marker_module(model, "helpers", marker)
         return model
     name = way.removeprefix("auto_map-in-")
     auto_map, module = AUTO_MAPS[name]
-    (model / f"{module}.py").write_text(payload)
+    marker_module(model, module, marker)
     path = model / name
     config = json.loads(path.read_text()) if path.is_file() else {"image_processor_type": "Qwen2VLImageProcessor"}
     config["auto_map"] = auto_map
     path.write_text(json.dumps(config, indent=2))
     return model
-
-
-def run(tool: str, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    import os
-
-    env = {**os.environ, **OFFLINE}
-    return subprocess.run([str(BIN / tool), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +91,7 @@ def _copy(source: Path, target: Path) -> Path:
 @pytest.mark.parametrize("command", ["lint --max-length --model", "cache --model", "cache --resume", "fit",
                                      "fit --dry-run"])
 @pytest.mark.parametrize("way", WAYS)
+@pytest.mark.train
 def test_a_model_folder_that_ships_code_is_refused_and_its_code_never_runs(refusals: dict, way: str,
                                                                            command: str) -> None:
     marker, result = refusals[(way, command)]
@@ -117,6 +104,7 @@ def test_a_model_folder_that_ships_code_is_refused_and_its_code_never_runs(refus
     assert "Traceback" not in shown, shown
 
 
+@pytest.mark.swift
 def test_the_ms_swift_encoder_refuses_such_a_folder_itself(embedded_processor_path: Path, tmp_path: Path) -> None:
     """Defence in depth: the encoder child runs the same guard before ms-swift (which trusts remote code) reads the
     folder, even if its parent did not."""
@@ -135,6 +123,7 @@ def test_the_ms_swift_encoder_refuses_such_a_folder_itself(embedded_processor_pa
     assert not marker.exists()
 
 
+@pytest.mark.swift
 def test_an_encoder_that_cannot_load_the_model_is_one_message_and_the_build_resumes(
         embedded_processor_path: Path, tmp_path: Path) -> None:
     """A folder vlprep can count with but ms-swift cannot load (no config.json): the default build (verification on)

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from support import FIXTURES, vlprep_launcher
 from vlprep.inputs.columnar import RowSlice
 from vlprep.inputs.formats import open_source
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMAGES = FIXTURES / "images"
 CORRUPT_ROW = 3
 BAD_ROW = 4
@@ -35,9 +34,7 @@ BAD_ROW = 4
 
 def vlprep(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """The installed `vlprep` command, as a user runs it."""
-    script = Path(sys.executable).with_name("vlprep")
-    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "vlprep"]
-    return subprocess.run([*launcher, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*vlprep_launcher(), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def image(name: str) -> bytes:
@@ -189,6 +186,7 @@ def parquet_cache(data: Data, embedded_processor: Any) -> Path:
     return out
 
 
+@pytest.mark.swift
 def test_parquet_cache_accounts_for_every_row(parquet_cache: Path) -> None:
     counts = manifest(parquet_cache)["counts"]
     assert counts == {"input_lines": 5, "train": 3, "val": 0, "rejected": 2, "identity_holds": True}
@@ -196,6 +194,7 @@ def test_parquet_cache_accounts_for_every_row(parquet_cache: Path) -> None:
     assert set(rejected) == {CORRUPT_ROW, BAD_ROW} and "I004" in rejected[CORRUPT_ROW] and "S010" in rejected[BAD_ROW]
 
 
+@pytest.mark.swift
 def test_parquet_cache_rows_keep_embedded_bytes_and_resolve_paths(parquet_cache: Path, data: Data) -> None:
     train = cache_rows(parquet_cache)["train"]
     assert [row["vlprep_line"] for row in train] == [1, 2, 5]
@@ -209,6 +208,7 @@ def test_parquet_cache_rows_keep_embedded_bytes_and_resolve_paths(parquet_cache:
     assert verified["records_checked"] == 3 and verified["mismatches"] == 0  # ms-swift encoded the embedded bytes too
 
 
+@pytest.mark.signals
 def test_interrupted_parquet_build_resumes_to_the_same_cache(tmp_path: Path, embedded_processor: Any) -> None:
     (tmp_path / "images").symlink_to(IMAGES, target_is_directory=True)
     rows = [row for index in range(120) for row in fixture_rows()[:3]]
@@ -217,8 +217,7 @@ def test_interrupted_parquet_build_resumes_to_the_same_cache(tmp_path: Path, emb
     big = write_parquet(tmp_path / "big.parquet", rows, row_group_size=25)
     out, partial = tmp_path / "cache", tmp_path / ".cache.vlprep-partial"
     command = ["cache", "-q", str(big), "--out", str(out), "--workers", "1", "--verify", "0", "--shard-lines", "40"]
-    script = Path(sys.executable).with_name("vlprep")
-    child = subprocess.Popen([str(script), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    child = subprocess.Popen([*vlprep_launcher(), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
         journal = partial / "journal.jsonl"

@@ -109,6 +109,7 @@ def test_readme_conversation_renders_to_official_ids(processor) -> None:
     assert processor.tokenizer(text)["input_ids"] == README_IDS
 
 
+@pytest.mark.swift
 def test_loads_through_ms_swift(embedded_dir: Path, processor) -> None:
     from swift import get_model_processor, get_template
 

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from child_process import signal_build_after_shards
-from test_hardening import (clean_line, codes_by_line, demo_lines, fifo_open_blocks_visibly,
-                            kill_workers_blocked_on_a_fifo, write_lines)
+from support import FIXTURES, codes_by_line
+from test_hardening import (clean_line, demo_lines, fifo_open_blocks_visibly, kill_workers_blocked_on_a_fifo,
+                            write_lines)
 from test_parquet import fixture_rows, write_parquet
 from vlprep.inputs.formats import open_source
 from vlprep.inputs.jsonl import LineRange
 from vlprep.inputs.streams import BOM
 
-pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+# every test starts Ray (--engine ray); found, not imported: importing Ray costs seconds of every collection
+pytestmark = [pytest.mark.ray, pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed")]
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VLPREP = Path(sys.executable).with_name("vlprep")
 RAY = ["--engine", "ray", "--workers", "2"]
 
@@ -130,6 +131,7 @@ def test_ray_cache_equals_the_local_cache(inputs: list[Path], tmp_path: Path, em
     assert ray_cache["manifest"]["verification"]["ms_swift_template"]["records_checked"] > 0
 
 
+@pytest.mark.signals
 def test_record_that_kills_its_ray_worker_every_time_is_w001(tmp_path: Path) -> None:
     """A thread kills exactly the Ray worker processes blocked opening a FIFO (kernel wait channel
     `wait_for_partner`), every time one is: Ray retries the task, vlprep re-runs its records one per task, and only
@@ -165,6 +167,7 @@ def test_record_that_kills_its_ray_worker_every_time_is_w001(tmp_path: Path) -> 
     assert found == expected
 
 
+@pytest.mark.signals
 def test_killed_ray_build_resumes_to_the_local_engines_cache(tmp_path: Path, embedded_processor: Any) -> None:
     data = write_lines(tmp_path / "data.jsonl", demo_lines(1500))
     common = ["cache", "-q", str(data), "--val-ratio", "0.1", "--verify", "0", "--shard-lines", "150"]

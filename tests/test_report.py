@@ -42,6 +42,7 @@ def report_page(tmp_path_factory: pytest.TempPathFactory, embedded_processor: An
     return root / "report.html"
 
 
+@pytest.mark.swift
 def test_report_is_self_contained(report_page: Path) -> None:
     page = report_page.read_text()
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:|//)""", page) and "<script" not in page
@@ -51,6 +52,9 @@ def test_report_is_self_contained(report_page: Path) -> None:
     assert "J001" in page and "S001" in page and "data.jsonl:61" in page and "data.jsonl:62" in page
 
 
+@pytest.mark.browser
+@pytest.mark.signals
+@pytest.mark.swift
 def test_report_opens_in_headless_chromium(report_page: Path, chromium: str, tmp_path: Path) -> None:
     seen = open_page(chromium, report_page, tmp_path / "report.png")
     assert seen.console_errors == []
@@ -64,6 +68,7 @@ def test_report_opens_in_headless_chromium(report_page: Path, chromium: str, tmp
     assert seen.screenshot is not None and seen.screenshot.stat().st_size > 10_000
 
 
+@pytest.mark.swift
 def test_report_embeds_a_training_runs_curves(report_page: Path, tmp_path: Path) -> None:
     """`--run DIR` embeds DIR/curves.png (what `vltrain fit` writes) in the page, as a data URI of the same bytes."""
     import base64

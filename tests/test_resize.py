@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support import FIXTURES
 from vlprep.counting.resize import smart_resize
 
 SIDES = sorted(set(range(1, 97)) | set(range(97, 1200, 7)) | set(range(1200, 8200, 97)) | {
@@ -62,7 +63,7 @@ def test_refuses_what_qwen_vl_utils_refuses() -> None:
 
 
 
-DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo.jsonl"
+DEMO = FIXTURES / "demo.jsonl"
 HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils", "swift", "datasets", "pandas")
 RUN_THEN_LIST_IMPORTS = f"""
 import json, sys

@@ -20,7 +20,6 @@ from vlprep.run.pipeline import PipelineOptions
 from vlprep.counting.settings import CountSettings
 from vlprep.cache.swift_oracle import SwiftOracle
 
-pytestmark = pytest.mark.slow
 runner = CliRunner()
 TOOL_CALL = '<tool_call>\n{"name": "lookup", "arguments": {"q": "cat"}}\n</tool_call>'
 
@@ -86,6 +85,7 @@ def loaded_by_ms_swift(record: dict[str, Any], folder: Path, name: str) -> dict[
     return json.loads(json.dumps(train[0]))
 
 
+@pytest.mark.swift
 def test_show_labels_are_ms_swift_template_labels(fixture_file: Path, embedded_processor_path: Path,
                                                    tmp_path: Path) -> None:
     records = fixture_records(write_images(fixture_file.parent / "images"))

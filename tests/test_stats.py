@@ -10,12 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from insight_data import IMAGE_SIZES, varied_records, write_images, write_jsonl
+from support import runner, stats_json
 from vlprep.cli.app import app
 
-runner = CliRunner()
 RECORDS = 1500  # over ms-swift's 1,000-row packing batch: the carried-over open bin is exercised
 
 
@@ -23,11 +22,6 @@ def invoke(*args: Any) -> Any:
     result = runner.invoke(app, [str(arg) for arg in args])
     assert result.exit_code == 0, result.output
     return result
-
-
-def stats_json(*args: Any) -> dict[str, Any]:
-    output = invoke("stats", *args, "--format", "json").stdout
-    return json.loads(output[output.index("{"):])  # ms-swift's import logs one INFO line first
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +51,7 @@ def swift_packs(cache_dir: Path, max_length: int, packing_length: int, strategy:
 
 @pytest.mark.parametrize("strategy", ["binpack", "sequential"])
 @pytest.mark.parametrize("packing_length,num_proc", [(4096, 1), (8192, 2)])
+@pytest.mark.swift
 def test_packing_plan_is_ms_swifts_packing_dataset(varied_cache: Path, strategy: str, packing_length: int,
                                                    num_proc: int) -> None:
     max_length = 4000  # under the longest rows: some are dropped before packing, as ms-swift drops them
@@ -74,6 +69,7 @@ def test_packing_plan_is_ms_swifts_packing_dataset(varied_cache: Path, strategy:
     assert {"packing_length", "strategy", "num_packs", "fill", "steps_per_epoch"} <= plan.keys()
 
 
+@pytest.mark.swift
 def test_steps_per_epoch_follow_the_trainers_arithmetic(varied_cache: Path) -> None:
     doc = stats_json(varied_cache, "--batch-size", 3, "--grad-accum", 4, "--gpus", 2, "--epochs", 2)
     plan = doc["packing"]
@@ -106,6 +102,7 @@ HAND = {64: (54, 54, 6), 1024: (80, 972, 6), 16384: (80, 3072, 6)}
 NAMES = ("small", "large", "tiny")
 
 
+@pytest.mark.swift
 def test_what_if_table_matches_hand_computed_grids(tmp_path: Path, embedded_processor: Any) -> None:
     images = write_images(tmp_path / "images")
     records = [{"messages": [{"role": "user", "content": "<image>Describe it."},
@@ -129,6 +126,7 @@ def test_what_if_table_matches_hand_computed_grids(tmp_path: Path, embedded_proc
     assert table[64]["over_max_length"] == 0 and table[16384]["over_max_length"] == 1
 
 
+@pytest.mark.swift
 def test_plot_is_a_png_with_three_panels(varied_cache: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -138,6 +136,7 @@ def test_plot_is_a_png_with_three_panels(varied_cache: Path, tmp_path: Path) -> 
         assert image.format == "PNG" and image.width > 800 and image.height > 300
 
 
+@pytest.mark.swift
 def test_stats_on_jsonl_counts_rejects_and_writes_nothing(tmp_path: Path, embedded_processor: Any) -> None:
     images = write_images(tmp_path / "images")
     data = write_jsonl(tmp_path / "data.jsonl", varied_records(20, images), extra_lines=("{not json",))
@@ -149,6 +148,7 @@ def test_stats_on_jsonl_counts_rejects_and_writes_nothing(tmp_path: Path, embedd
     assert sorted(path.name for path in tmp_path.iterdir()) == before
 
 
+@pytest.mark.swift
 def test_vltrain_packing_plan_is_vlprep_stats_plan_for_its_settings(varied_cache: Path) -> None:
     """What `vltrain fit --dry-run` prints (and `fit` writes into vltrain_summary.json) when packing is on."""
     from vltrain.config import FitConfig
@@ -174,6 +174,7 @@ def test_stats_refuses_what_is_not_a_cache_or_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "comma-separated whole numbers" in " ".join(result.output.split())
 
 
+@pytest.mark.swift
 def test_text_output_shows_the_same_plan_and_what_if(varied_cache: Path) -> None:
     args = ("--max-length", 4000, "--packing-length", 4096, "--image-max-tokens", "1024,16384")
     doc = stats_json(varied_cache, *args)

@@ -29,7 +29,6 @@ from vlprep.counting.tokens import TokenCounter
 from vlprep.cache.verify import structure, verify_answer
 from vlprep.cache.writer import as_stored
 
-pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 WEATHER = {"name": "get_weather", "description": "Get the weather of a city",
@@ -197,6 +196,7 @@ def test_lint_accepts_and_names_the_format(name: str, corpus: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(RECORDS))
+@pytest.mark.swift
 def test_vlprep_count_equals_ms_swift_on_the_original_line(name: str, corpus: Path, oracle: SwiftOracle,
                                                           embedded_processor: Any) -> None:
     """vlprep's count of the normalized record = ms-swift's loader + template on the raw line; and ms-swift's encode
@@ -222,6 +222,7 @@ def test_vlprep_count_equals_ms_swift_on_the_original_line(name: str, corpus: Pa
     assert verify_answer(ours, theirs) is None
 
 
+@pytest.mark.swift
 def test_verification_sees_a_field_lost_in_normalization(corpus: Path, oracle: SwiftOracle,
                                                          embedded_processor: Any) -> None:
     """What made the loss invisible before: a row and a count without `tools` agree with each other, not with the line."""
@@ -240,6 +241,7 @@ def test_verification_sees_a_field_lost_in_normalization(corpus: Path, oracle: S
     assert verify_answer(with_tools, theirs) is not None and "cached row" in verify_answer(with_tools, theirs)
 
 
+@pytest.mark.swift
 def test_cache_with_default_options_verifies_every_record_against_its_line(corpus: Path, oracle: SwiftOracle,
                                                                            embedded_processor: Any) -> None:
     """`vlprep cache` (verification on by default) keeps every record, and each row read back from the split the way
@@ -376,6 +378,7 @@ def test_one_column_named_two_ways_in_a_file_is_reported(tmp_path: Path) -> None
     assert found == {("F003", 2), ("F003", 4)}
 
 
+@pytest.mark.swift
 def test_keys_of_other_tasks_do_not_stop_the_build(tmp_path: Path, embedded_processor: Any) -> None:
     """`rejected_response` (RLHF data, S015, not cached) can make ms-swift's loader drop the line (equal to the response);
     verification compares what SFT trains on, so the build goes through with the warning."""
@@ -391,6 +394,7 @@ def test_keys_of_other_tasks_do_not_stop_the_build(tmp_path: Path, embedded_proc
     assert manifest["verification"]["ms_swift_template"]["records_checked"] == 2
 
 
+@pytest.mark.swift
 def test_lines_loaded_together_get_the_answers_each_gets_alone(corpus: Path, oracle: SwiftOracle) -> None:
     """The cache hands ms-swift's loader the sampled lines of one file and one structure together (one loader call
     for the batch): each line's answer is the one it gets loaded alone; when the loader drops a line of the batch,

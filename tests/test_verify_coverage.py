@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from support import FIXTURES
 from vlprep.cli.app import app
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 runner = CliRunner()
 
 
@@ -57,6 +58,7 @@ def rare_records() -> dict[str, dict[str, Any]]:
     }
 
 
+@pytest.mark.swift
 def test_default_verification_covers_every_shape(tmp_path: Path, embedded_processor: Any) -> None:
     (tmp_path / "images").symlink_to(FIXTURES / "images", target_is_directory=True)
     plain = [{"messages": [turn("user", f"Question {n}?"), turn("assistant", f"Answer {n}.")]} for n in range(40)]

@@ -8,16 +8,15 @@ container header only; input_ids, labels, length and video grids must agree unde
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 from video_fixtures import write_audio_only, write_clip, write_fixture_clips, write_truncated
 
+from support import codes_by_line, lint_json, runner, stats_json
 from swift_oracles import Oracles
 from vlprep.checks.images import ImageLimits, check_image
 from vlprep.checks.videos import check_video
@@ -31,7 +30,6 @@ SETTINGS = {
     "default": CountSettings(),
     "capped": CountSettings(video=VideoSettings(fps=1.0, fps_max_frames=8, video_min_tokens=16, video_max_tokens=64)),
 }
-runner = CliRunner()
 
 
 def user(content: str) -> dict[str, str]:
@@ -100,6 +98,7 @@ RECORD_NAMES = ["constant", "odd_size", "tall", "long", "fractional", "variable_
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("name", RECORD_NAMES)
+@pytest.mark.swift
 def test_video_counting_matches_ms_swift_template(setting: str, name: str, clips: Clips, embedded_processor: Any,
                                                   oracles: Oracles) -> None:
     from vlprep.records.normalize import normalize
@@ -132,6 +131,7 @@ def capped_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return out, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), *CAPPED_OPTIONS])
 
 
+@pytest.mark.swift
 def test_video_options_of_vlprep_cache_match_ms_swift_under_the_same_environment(
         capped_cache: tuple[Path, Any], clips: Clips, oracles: Oracles) -> None:
     """The second setting through the CLI: `vlprep cache --fps 1 --fps-max-frames 8 --video-min-tokens 16
@@ -174,8 +174,8 @@ def test_lint_takes_the_video_options(tmp_path: Path) -> None:
     three_frames = write_clip(tmp_path / "three.mp4", seconds=0.3, fps=10, width=64, height=48)
     data.write_text(json.dumps({"messages": [user("<video>What?"), assistant("Red.")], "videos": [str(three_frames)]})
                     + "\n")
-    assert codes_by_line(lint_json(str(data))) == {1: {"V010"}}  # fewer than FPS_MIN_FRAMES (4)
-    assert codes_by_line(lint_json(str(data), "--fps-min-frames", "2")) == {}
+    assert codes_by_line(lint_json(str(data))[1]) == {1: {"V010"}}  # fewer than FPS_MIN_FRAMES (4)
+    assert codes_by_line(lint_json(str(data), "--fps-min-frames", "2")[1]) == {}
 
 
 def test_the_settings_change_what_is_counted(clips: Clips) -> None:
@@ -216,19 +216,6 @@ def test_header_only_counting_never_decodes_a_frame(clips: Clips, tmp_path: Path
 
 
 # ---- lint: planted video defects ------------------------------------------------------------------------------------
-
-def lint_json(*args: str) -> dict[str, Any]:
-    result = runner.invoke(app, ["lint", "-q", "--format", "json", *args])
-    assert result.exit_code in (0, 1), result.output
-    return json.loads(result.stdout)
-
-
-def codes_by_line(report: dict[str, Any]) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = defaultdict(set)
-    for diagnostic in report["diagnostics"]:
-        found[diagnostic["line"]].add(diagnostic["code"])
-    return found
-
 
 def planted(folder: Path, clips: Clips) -> list[tuple[dict[str, Any], set[str]]]:
     good = str(clips.paths["constant"])
@@ -273,7 +260,7 @@ def test_planted_video_defects_are_reported(fast: bool, clips: Clips, tmp_path: 
     cases = planted(tmp_path, clips)
     data = tmp_path / "videos.jsonl"
     data.write_text("".join(json.dumps(record) + "\n" for record, _ in cases))
-    report = lint_json(str(data), *(["--fast"] if fast else []))
+    _, report = lint_json(str(data), *(["--fast"] if fast else []))
     found = codes_by_line(report)
     for line, (_, expected) in enumerate(cases, start=1):
         assert found.get(line, set()) == expected, (line, found.get(line))
@@ -303,6 +290,7 @@ def typed_part_records(clips: Clips) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.swift
 def test_video_parts_are_linted_cached_and_verified_like_video_tags(clips: Clips, tmp_path: Path,
                                                                      oracles: Oracles) -> None:
     """`vlprep lint` finds nothing wrong with video parts ms-swift reads; `vlprep cache` (default options: its
@@ -314,7 +302,7 @@ def test_video_parts_are_linted_cached_and_verified_like_video_tags(clips: Clips
     lines = [json.dumps(record) for record in records]
     data = clips.folder / "typed-parts.jsonl"
     data.write_text("".join(line + "\n" for line in lines))
-    assert lint_json(str(data))["diagnostics"] == []
+    assert lint_json(str(data))[1]["diagnostics"] == []
     out = tmp_path / "cache"
     result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -350,6 +338,7 @@ def video_cache(clips: Clips, tmp_path_factory: pytest.TempPathFactory, embedded
     return VideoCache(out, lines, runner.invoke(app, ["cache", "-q", str(data), "--out", str(out), "--verify", "all"]))
 
 
+@pytest.mark.swift
 def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: VideoCache, embedded_processor: Any
                                                  ) -> None:
     """`vlprep cache --verify all` with its default options: every accepted video record is re-encoded by ms-swift
@@ -385,6 +374,8 @@ def test_cache_writes_and_verifies_video_records(clips: Clips, video_cache: Vide
     assert (video["fps"], video["fps_max_frames"], video["video_max_tokens"]) == (2.0, 768, 768)
 
 
+@pytest.mark.train
+@pytest.mark.swift
 def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache, tiny_model_dir: Path,
                                                          tmp_path: Path) -> None:
     """`vltrain fit` gives ms-swift the cache's video settings and reader, and refuses an environment or an option
@@ -412,6 +403,7 @@ def test_fit_refuses_other_video_settings_than_the_cache(video_cache: VideoCache
     assert "FAIL video settings" in by_option.stderr and "--fps=1.0 (cache: 2.0)" in by_option.stderr
 
 
+@pytest.mark.swift
 def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: Oracles) -> None:
     """Why V005 is an error: with the pinned reader, ms-swift's encode of a clip rotated by its display matrix fails."""
     rotated = write_clip(tmp_path / "rotated.mp4", seconds=1, fps=10, width=64, height=48, rotate=90)
@@ -419,12 +411,6 @@ def test_a_rotated_video_is_one_ms_swift_cannot_encode(tmp_path: Path, oracles: 
     assert [code for code, _ in checked.problems] == ["V005"]
     theirs = oracles["default"].encode({"messages": [user("<video>?"), assistant("Turned.")], "videos": [str(rotated)]})
     assert "error" in theirs, theirs
-
-
-def stats_json(*args: str) -> dict[str, Any]:
-    result = runner.invoke(app, ["stats", *args, "--format", "json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout[result.stdout.index("{"):])
 
 
 def assert_counts_by_modality(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -439,6 +425,7 @@ def assert_counts_by_modality(report: dict[str, Any], rows: list[dict[str, Any]]
     assert report["videos_per_record"]["max"] == max(len(row["videos"]) for row in rows)
 
 
+@pytest.mark.swift
 def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> None:
     """`vlprep stats CACHE` recounts each row, video headers read again: its lengths and its video/image/text token
     totals are the cache's."""
@@ -450,6 +437,7 @@ def test_stats_of_a_video_cache_counts_its_videos(video_cache: VideoCache) -> No
     assert "video " in text.stdout and "videos per record: mean" in text.stdout, text.stdout
 
 
+@pytest.mark.swift
 def test_stats_of_jsonl_takes_the_video_options(capped_cache: tuple[Path, Any], clips: Clips) -> None:
     """`vlprep stats data.jsonl` with the capped video options counts what `vlprep cache` with them cached."""
     import datasets
