@@ -66,6 +66,7 @@ def test_a_family_agrees_with_its_embedded_processor(family: Any, vlprep_cache_d
     assert family.tokens_per_grid((2, 6, 8)) == 2 * 6 * 8 // family.spatial_merge ** 2
 
 
+@pytest.mark.swift
 def test_ms_swift_knows_the_family_by_its_names() -> None:
     from swift.model import MODEL_MAPPING
     from swift.template import TEMPLATE_MAPPING
@@ -92,7 +93,7 @@ def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
+@pytest.mark.train
 def test_a_cache_from_before_the_family_was_recorded_inspects_counts_and_trains(tmp_path: Path,
                                                                               tiny_model_dir: Path) -> None:
     """The manifest's `processor.family` is new: a cache without it is the default family's, for every reader."""

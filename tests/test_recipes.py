@@ -45,6 +45,7 @@ def test_vltrain_packages_its_recipes() -> None:
     assert set(packaged()) >= {"full-vit-frozen", "lora-2b", "lora-8b"}
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("name", sorted(packaged()))
 def test_every_packaged_recipe_dry_runs_and_its_settings_reach_the_swift_plan(world: World, name: str) -> None:
     result = world.dry_runs[name]
