@@ -36,9 +36,40 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     for code, count in doc["rejects_by_rule"].items():
         example = (doc["reject_examples"].get(code) or [{}])[0]
         console.print(f"  rejected {code}: {count:,}" + (f"  e.g. {example['where']}" if example else ""))
+    if doc.get("mixture"):
+        print_mixture(doc["mixture"], console)
     print_packing(doc["packing"], console)
     if doc.get("what_if"):
         print_what_if(doc["what_if"], doc["max_length"], console)
+
+
+def mixture_table(mixture: dict[str, Any]) -> Table:
+    """One row per source: what ms-swift draws from it (after its max_length filter and #N sampling), and the total."""
+    table = Table(title=f"mixture (ms-swift's order and sampling, data_seed {mixture['data_seed']})",
+                  title_justify="left")
+    for name in ("source", "rows", "over max_length", "drawn", "repeated", "tokens", "image", "video", "text",
+                 "trained"):
+        table.add_column(name, justify="left" if name == "source" else "right")
+    sources = mixture["sources"]
+    for item in sources:
+        table.add_row(item["source"], f"{item['rows_in_cache']:,}", f"{item['dropped_over_max_length']:,}",
+                      f"{item['rows_drawn']:,}", f"{item['rows_repeated']:,}", f"{item['tokens']:,}",
+                      pct(item["image_token_share"]), pct(item["video_token_share"]), pct(item["text_token_share"]),
+                      pct(item["trained_token_share"]))
+    tokens = sum(item["tokens"] for item in sources)
+
+    def total_share(key: str) -> str:
+        return pct(sum(item[key] for item in sources) / tokens if tokens else 0.0)
+
+    table.add_row("total", *(f"{sum(item[key] for item in sources):,}" for key in
+                             ("rows_in_cache", "dropped_over_max_length", "rows_drawn", "rows_repeated", "tokens")),
+                  total_share("image_tokens"), total_share("video_tokens"), total_share("text_tokens"),
+                  total_share("trained_tokens"))
+    return table
+
+
+def print_mixture(mixture: dict[str, Any], console: Console) -> None:
+    console.print(mixture_table(mixture))
 
 
 def print_packing(plan: dict[str, Any], console: Console) -> None:

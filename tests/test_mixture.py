@@ -1,0 +1,108 @@
+"""A mixture of caches (`vlprep stats a/ b/#N`, `vltrain fit --cached a/ --cached b/#N`): the rows drawn per source and
+the packs are ms-swift's own (its get_cached_dataset, then its PackingDataset, on the same folders); bad sources are
+clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from insight_data import varied_records, write_images, write_jsonl
+from vlprep.cli.app import app
+from vlprep.insight.mixture import plan_mixture
+
+runner = CliRunner()
+ROWS = 60
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory: pytest.TempPathFactory, embedded_processor: Any) -> list[Path]:
+    """One small cache and two copies of it (identical rows; different sources to ms-swift)."""
+    root = tmp_path_factory.mktemp("mixture")
+    data = write_jsonl(root / "data.jsonl", varied_records(ROWS, write_images(root / "images"), seed=3))
+    result = runner.invoke(app, ["cache", "-q", str(data), "--out", str(root / "a"), "--verify", "0", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    for name in ("b", "c"):
+        shutil.copytree(root / "a", root / name)
+    return [root / name for name in ("a", "b", "c")]
+
+
+def swift_draw(paths: list[str], max_length: int, seed: int) -> list[Any]:
+    """ms-swift's own loading and sampling of `--cached_dataset PATHS` (swift sft's get_cached_dataset)."""
+    from swift.pipelines.utils import get_cached_dataset
+
+    train, _ = get_cached_dataset(SimpleNamespace(data_seed=seed, cached_dataset=paths, cached_val_dataset=[],
+                                                  max_length=max_length, truncation_strategy="delete",
+                                                  dataset_shuffle=True))
+    return train
+
+
+def swift_packs(datasets: list[Any], packing_length: int) -> list[int]:
+    from swift.dataset import DatasetLoader
+    from swift.dataset.packing import PackingDataset
+
+    template = SimpleNamespace(max_length=packing_length, packing=False, padding_free=False)
+    packed = PackingDataset(template, DatasetLoader.concat_datasets(datasets), packing_length=packing_length,
+                            packing_strategy="binpack", packing_num_proc=1)
+    return packed.packed_length
+
+
+def stats_json(*args: Any) -> dict[str, Any]:
+    result = runner.invoke(app, ["stats", *map(str, args), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_mixture_stats_draw_and_pack_as_ms_swift_does(caches: list[Path], seed: int) -> None:
+    a, b, c = caches
+    lengths = json.loads((a / "manifest.json").read_text())["lengths"]["train"]
+    max_length = lengths["p50"] if "p50" in lengths else 2000  # some rows dropped before sampling, as ms-swift does
+    specs = [f"{a}", f"{b}#{ROWS * 2 + 7}", f"{c}#{ROWS // 3}"]  # all, repeated + remainder, a subsample
+    doc = stats_json(*specs, "--max-length", max_length, "--packing-length", 4096, "--data-seed", seed)
+    theirs = swift_draw([f"{a}/train", f"{b}/train#{ROWS * 2 + 7}", f"{c}/train#{ROWS // 3}"], max_length, seed)
+    sources = doc["mixture"]["sources"]
+    assert [item["rows_drawn"] for item in sources] == [len(part) for part in theirs]
+    assert [item["tokens"] for item in sources] == [sum(part["lengths"]) for part in theirs]
+    assert sources[0]["dropped_over_max_length"] > 0
+    assert sources[1]["rows_repeated"] == len(theirs[1]) - len(set(theirs[1]["vlprep_line"]))
+    assert doc["packing"]["pack_lengths"] == swift_packs(theirs, 4096)  # the same packs, in the same order
+    assert doc["records"] == sum(len(part) for part in theirs)
+    # row for row: the drawn indices are the rows ms-swift selected, in its order
+    from datasets import load_from_disk
+
+    lines = load_from_disk(str(a / "train"))["vlprep_line"]
+    draws = plan_mixture(specs, max_length, seed)
+    for drawn, part in zip(draws, theirs):
+        assert [lines[int(index)] for index in drawn.indices] == part["vlprep_line"]
+
+
+def test_mixture_stats_text_shows_the_table(caches: list[Path]) -> None:
+    a, b, _ = caches
+    result = runner.invoke(app, ["stats", str(a), f"{b}#10"])
+    assert result.exit_code == 0, result.output
+    assert "mixture" in result.stdout and f"{b}#10" in result.stdout and "total" in result.stdout
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("{a}#x", "whole number of rows"), ("{a}#0", "size of 0"), ("{root}/nowhere", "no such folder"),
+    ("{root}/images", "is not a cache"), ("{a}/", "same cache"),
+])
+def test_bad_sources_are_clear_errors(caches: list[Path], spec: str, message: str) -> None:
+    a = caches[0]
+    result = runner.invoke(app, ["stats", str(a), spec.format(a=a, root=a.parent)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_source_that_loses_every_row_to_max_length_is_named(caches: list[Path]) -> None:
+    a, b, _ = caches
+    result = runner.invoke(app, ["stats", str(a), f"{b}#5", "--max-length", "3"])
+    assert result.exit_code == 2, result.output
+    assert "over max_length 3" in result.output
