@@ -106,3 +106,101 @@ def test_a_source_that_loses_every_row_to_max_length_is_named(caches: list[Path]
     result = runner.invoke(app, ["stats", str(a), f"{b}#5", "--max-length", "3"])
     assert result.exit_code == 2, result.output
     assert "over max_length 3" in result.output
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vltrain fit on a mixture of six caches (the tiny model, CPU)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_caches(tmp_path_factory: pytest.TempPathFactory, embedded_processor_path: Path) -> dict[str, Path]:
+    """The demo corpus cached once (--verify 0: test_fit verifies the same records) and copied five times, plus the
+    same corpus cached with other pixel limits."""
+    from test_fit import VLPREP, copy_corpus, finish, start
+
+    root = tmp_path_factory.mktemp("fit-mixture")
+    corpus = copy_corpus(root / "data")
+    common = ("--val-ratio", "0.3", "--workers", "1", "-q", "--verify", "0")
+    builds = {"m0": start(VLPREP, "cache", corpus, "--out", root / "m0", *common, cwd=root),
+              "small": start(VLPREP, "cache", corpus, "--out", root / "small", "--image-max-tokens", "256", *common,
+                             cwd=root)}
+    for name, started in builds.items():
+        result = finish(started)
+        assert result.returncode in (0, 1) and (root / name / "manifest.json").is_file(), result
+    for index in range(1, 6):
+        shutil.copytree(root / "m0", root / f"m{index}")
+    return {name: root / name for name in ("m0", "m1", "m2", "m3", "m4", "m5", "small")}
+
+
+SIX = ("m0", "m1#3", "m2#1", "m3#17", "m4", "m5#2")  # all, a subsample, one row, repeats + remainder, all, two
+
+
+def six_args(caches: dict[str, Path]) -> list[str]:
+    args = []
+    for spec in SIX:
+        name, _, size = spec.partition("#")
+        args += ["--cached", f"{caches[name]}#{size}" if size else str(caches[name])]
+    return args
+
+
+@pytest.mark.slow
+def test_six_caches_train_and_the_summary_counts_what_ms_swift_drew(demo_caches: dict[str, Path],
+                                                                    tiny_model_dir: Path) -> None:
+    from test_fit import TRAIN, VLTRAIN, run
+
+    out = demo_caches["m0"].parent / "six"
+    result = run(VLTRAIN, "fit", *six_args(demo_caches), "--model", tiny_model_dir, "--output-dir", out, *TRAIN,
+                 "--max-steps", "2", "--format", "json", cwd=out.parent)
+    assert result.returncode == 0, result
+    summary = result.json()
+    assert summary["steps"] == 2 and summary["loss_finite"]
+    paths = [f"{demo_caches[spec.partition('#')[0]]}/train" + (f"#{spec.partition('#')[2]}" if "#" in spec else "")
+             for spec in SIX]
+    lengths = json.loads((demo_caches["m0"] / "manifest.json").read_text())["lengths"]
+    max_length = max(stats.get("max", 0) for stats in lengths.values())  # vltrain's default: the longest record
+    theirs = swift_draw(paths, max_length, 42)
+    assert [item["rows_drawn"] for item in summary["sources"]] == [len(part) for part in theirs]
+    assert [item["tokens"] for item in summary["sources"]] == [sum(part["lengths"]) for part in theirs]
+    assert summary["real_tokens_per_epoch"] == sum(sum(part["lengths"]) for part in theirs)
+    assert summary["sources"][3]["rows_repeated"] > 0
+    assert json.loads((out / "vltrain_summary.json").read_text())["sources"] == summary["sources"]
+    assert len(json.loads((out / "vlprep_manifests.json").read_text())) == 6
+
+
+def test_dry_run_prints_the_mixture_table_and_hands_ms_swift_the_sizes(demo_caches: dict[str, Path],
+                                                                       tiny_model_dir: Path) -> None:
+    from test_fit import VLTRAIN, run
+
+    out = demo_caches["m0"].parent / "dry"
+    result = run(VLTRAIN, "fit", *six_args(demo_caches), "--model", tiny_model_dir, "--output-dir", out, "--dry-run",
+                 cwd=out.parent)
+    assert result.returncode == 0, result
+    assert "mixture (ms-swift's order and sampling, data_seed 42)" in result.stderr
+    assert f"{demo_caches['m3']}#17" in result.stderr and "total" in result.stderr
+    plan = json.loads(run(VLTRAIN, "fit", *six_args(demo_caches), "--model", tiny_model_dir, "--output-dir", out,
+                          "--dry-run", "--format", "json", cwd=out.parent).stdout)
+    assert plan["swift_args"]["cached_dataset"][3] == f"{demo_caches['m3']}/train#17"
+    assert len(plan["swift_args"]["cached_val_dataset"]) == 6  # every cache's val split, whole
+    assert [item["rows_drawn"] for item in plan["mixture"]][1:4] == [3, 1, 17]
+
+
+def test_incompatible_caches_are_refused_naming_both(demo_caches: dict[str, Path], tiny_model_dir: Path) -> None:
+    from test_fit import VLTRAIN, failed_checks, run
+
+    out = demo_caches["m0"].parent / "refused"
+    result = run(VLTRAIN, "fit", "--cached", demo_caches["m0"], "--cached", demo_caches["small"], "--model",
+                 tiny_model_dir, "--output-dir", out, cwd=out.parent)
+    assert result.returncode == 1, result
+    line, fix = failed_checks(result.stderr)["mixture"]
+    assert str(demo_caches["m0"]) in line and str(demo_caches["small"]) in line and "IMAGE_MAX_TOKEN_NUM" in line
+    assert fix.startswith("fix: ") and not out.exists()
+
+
+def test_the_same_cache_twice_is_a_usage_error(demo_caches: dict[str, Path], tiny_model_dir: Path) -> None:
+    from test_fit import VLTRAIN, run
+
+    out = demo_caches["m0"].parent / "twice"
+    result = run(VLTRAIN, "fit", "--cached", demo_caches["m0"], "--cached", f"{demo_caches['m0']}/#5", "--model",
+                 tiny_model_dir, "--output-dir", out, cwd=out.parent)
+    assert result.returncode == 2 and "same cache" in result.stderr and "Traceback" not in result.stderr, result

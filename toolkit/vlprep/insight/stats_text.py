@@ -44,27 +44,23 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
 
 
 def mixture_table(mixture: dict[str, Any]) -> Table:
-    """One row per source: what ms-swift draws from it (after its max_length filter and #N sampling), and the total."""
+    """One row per source: what ms-swift draws from it (after its max_length filter and #N sampling), and the total;
+    token shares where they were counted (`vlprep stats`; `vltrain fit` knows lengths only)."""
     table = Table(title=f"mixture (ms-swift's order and sampling, data_seed {mixture['data_seed']})",
                   title_justify="left")
-    for name in ("source", "rows", "over max_length", "drawn", "repeated", "tokens", "image", "video", "text",
-                 "trained"):
-        table.add_column(name, justify="left" if name == "source" else "right")
     sources = mixture["sources"]
+    counts = ("rows_in_cache", "dropped_over_max_length", "rows_drawn", "rows_repeated", "tokens")
+    shares = [key for key in ("image_tokens", "video_tokens", "text_tokens", "trained_tokens")
+              if sources and key in sources[0]]
+    table.add_column("source")
+    for name in ("rows", "over max_length", "drawn", "repeated", "tokens", *(key.split("_")[0] for key in shares)):
+        table.add_column(name, justify="right")
     for item in sources:
-        table.add_row(item["source"], f"{item['rows_in_cache']:,}", f"{item['dropped_over_max_length']:,}",
-                      f"{item['rows_drawn']:,}", f"{item['rows_repeated']:,}", f"{item['tokens']:,}",
-                      pct(item["image_token_share"]), pct(item["video_token_share"]), pct(item["text_token_share"]),
-                      pct(item["trained_token_share"]))
+        table.add_row(item["source"], *(f"{item[key]:,}" for key in counts),
+                      *(pct(item[key] / item["tokens"] if item["tokens"] else 0.0) for key in shares))
     tokens = sum(item["tokens"] for item in sources)
-
-    def total_share(key: str) -> str:
-        return pct(sum(item[key] for item in sources) / tokens if tokens else 0.0)
-
-    table.add_row("total", *(f"{sum(item[key] for item in sources):,}" for key in
-                             ("rows_in_cache", "dropped_over_max_length", "rows_drawn", "rows_repeated", "tokens")),
-                  total_share("image_tokens"), total_share("video_tokens"), total_share("text_tokens"),
-                  total_share("trained_tokens"))
+    table.add_row("total", *(f"{sum(item[key] for item in sources):,}" for key in counts),
+                  *(pct(sum(item[key] for item in sources) / tokens if tokens else 0.0) for key in shares))
     return table
 
 
