@@ -204,3 +204,14 @@ def test_the_same_cache_twice_is_a_usage_error(demo_caches: dict[str, Path], tin
     result = run(VLTRAIN, "fit", "--cached", demo_caches["m0"], "--cached", f"{demo_caches['m0']}/#5", "--model",
                  tiny_model_dir, "--output-dir", out, cwd=out.parent)
     assert result.returncode == 2 and "same cache" in result.stderr and "Traceback" not in result.stderr, result
+
+
+def test_a_yaml_recipe_lists_the_caches_and_the_command_line_replaces_them(tmp_path: Path) -> None:
+    from vltrain.config import load_config
+
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text("cached: [general/, domain/#300]\n")
+    assert load_config(recipe, {}).cached == ["general/", "domain/#300"]
+    assert load_config(recipe, {"cached": ["other/"]}).cached == ["other/"]
+    recipe.write_text("cached: one/\n")
+    assert load_config(recipe, {}).cached == ["one/"]
