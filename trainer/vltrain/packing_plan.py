@@ -22,5 +22,6 @@ def fit_packing_plan(config: FitConfig, preflight: Preflight) -> dict[str, Any] 
                           grad_accum=config.gradient_accumulation_steps, gpus=config.nproc_per_node * config.nnodes,
                           epochs=config.num_train_epochs)
     plan = plan_packing(lengths, preflight.max_length, "binpack", shape, preflight.max_length).to_json()
+    plan["dropped_over_max_length"] = sum(item.dropped for item in preflight.draws)  # before the draw, as ms-swift
     del plan["pack_lengths"]  # one number per pack: `vlprep stats --format json` lists them
     return plan

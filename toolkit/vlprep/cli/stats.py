@@ -99,6 +99,7 @@ def stats(
     doc = stats_document(collected, packing_length, packing_strategy.value, shape, packing_num_proc, what_if_values)
     if sources is not None:
         doc["mixture"] = {"data_seed": data_seed, "sources": sources}
+        doc["packing"]["dropped_over_max_length"] = sum(item["dropped_over_max_length"] for item in sources)
     if plot is not None:
         from vlprep.insight.plots import write_plots
 

@@ -176,7 +176,8 @@ def collect_mixture(specs: Sequence[str | Path], with_sizes: bool, workers: int,
     counts = {"rejected": sum(part.manifest["counts"]["rejected"] for part in parts if part.manifest)}
     mixed = Collected("cache", [source.spec for source in sources], rows, first.settings, limit,
                       sum((part.rejects_by_code for part in parts), first.rejects_by_code.__class__()),
-                      manifest={"counts": counts}, input_lines=sum(part.input_lines for part in parts))
+                      manifest={"counts": counts}, input_lines=sum(part.input_lines for part in parts),
+                      notes=[note for part in parts for note in part.notes])
     return mixed, per_source
 
 

@@ -36,6 +36,8 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     for code, count in doc["rejects_by_rule"].items():
         example = (doc["reject_examples"].get(code) or [{}])[0]
         console.print(f"  rejected {code}: {count:,}" + (f"  e.g. {example['where']}" if example else ""))
+    for note in doc.get("notes") or []:
+        console.print(f"  note: {note}")
     if doc.get("mixture"):
         print_mixture(doc["mixture"], console)
     print_packing(doc["packing"], console)
