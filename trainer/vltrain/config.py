@@ -147,6 +147,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
         raise ConfigError(f"verify_images must be sample, all or none (also: off), not {config.verify_images!r}")
     if isinstance(config.target_modules, str):
         config.target_modules = [config.target_modules]
+    if isinstance(config.cached, (str, Path)):  # one cache given as a plain value
+        config.cached = [str(config.cached)]
     if not config.cached:
         raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`; repeat it, with DIR#N "
                           "for N rows, to train on a mixture)")
