@@ -193,10 +193,28 @@ def stored_rows(dataset: Any) -> list[RowFacts]:
             for length, image_tokens, trained, images, video_tokens, videos, roles, sizes, parts in facts]
 
 
+def _attach_sizes(rows: list[RowFacts], dataset: Any, cache_dir: Path, split: str) -> None:
+    """Each row's image header sizes (for the what-if), each distinct file's header read once; nothing encoded."""
+    seen: dict[str, tuple[int, int]] = {}
+    for index, (row, images) in enumerate(zip(rows, dataset.data.column("images").to_pylist())):
+        try:
+            for image in images:
+                key = image if isinstance(image, str) else None
+                size = seen.get(key) if key else None
+                if size is None:
+                    size = header_size(image)
+                    if key:
+                        seen[key] = size
+                row.image_sizes.append(size)
+        except (OSError, ValueError) as error:
+            raise StatsError(f"{cache_dir}/{split} row {index}: an image cannot be read for the what-if sizes: "
+                             f"{error}") from None
+
+
 def collect_cache(cache_dir: Path, with_sizes: bool, workers: int = 1, split: str = "train") -> Collected:
-    """The split's rows: the facts the cache stored per row (a columnar read); an older cache's rows, or every row
-    when the what-if needs its images' header sizes, re-encoded (for their labels) with the cache's settings on
-    `workers` forked processes."""
+    """The split's rows: the facts the cache stored per row (a columnar read; with_sizes: plus each distinct image's
+    header); an older cache's rows re-encoded (for their labels) with the cache's settings on `workers` forked
+    processes."""
     import multiprocessing
 
     from vlprep.counting.counter import counter_for_manifest
@@ -204,12 +222,14 @@ def collect_cache(cache_dir: Path, with_sizes: bool, workers: int = 1, split: st
     manifest = load_cache(cache_dir)
     dataset = cache_split(cache_dir, split)
     stored = set(STORED_FACTS) <= set(dataset.column_names)
-    notes = [] if stored or with_sizes else [
+    notes = [] if stored else [
         f"{cache_dir} was built by a vlprep that did not store per-row facts: every row was encoded again (rebuild "
         "the cache to make stats a columnar read)"]
-    if stored and not with_sizes:
+    if stored:
         rows = stored_rows(dataset)
         settings = CountSettings.from_manifest(manifest)
+        if with_sizes:
+            _attach_sizes(rows, dataset, cache_dir, split)
     else:
         counter = FactsCounter(counter_for_manifest(manifest))
         settings = counter.settings
