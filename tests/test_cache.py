@@ -43,7 +43,8 @@ DEMO_LINES = 14
 DEMO_REJECTS = {13: ["I004"], 14: ["M001"]}
 COLUMNS = {"messages", "images", "tools", "objects", "channel", "label", "lengths", "vlprep_source", "vlprep_line",
            "vlprep_index", "vlprep_image_grid_thw", "vlprep_image_tokens", "vlprep_image_size", "vlprep_image_mtime_ns",
-           "vlprep_image_blake2b", "videos", "vlprep_video_grid_thw", "vlprep_video_tokens"}
+           "vlprep_image_blake2b", "videos", "vlprep_video_grid_thw", "vlprep_video_tokens", "vlprep_trained_tokens",
+           "vlprep_turn_roles", "vlprep_turn_tokens", "vlprep_turn_trained"}
 
 
 def sha256(path: Path) -> str:

@@ -234,7 +234,7 @@ def test_every_argument_vltrain_sets_is_refused_as_a_pass_through(tmp_path: Path
     from vltrain.training.launch import swift_arguments
     from vltrain.swift_args import CONTROLLED
 
-    config = FitConfig(cached=str(tmp_path), tuner=tuner, deepspeed="zero2", save_total_limit=2)
+    config = FitConfig(cached=[str(tmp_path)], tuner=tuner, deepspeed="zero2", save_total_limit=2)
     args = swift_arguments(config, Preflight(max_length=128))
     conditional = {"eval_strategy"}  # only set to "no" when the cache has no val split; a user's value may replace it
     assert set(args) - conditional <= set(CONTROLLED), set(args) - conditional - set(CONTROLLED)

@@ -156,7 +156,7 @@ def test_lora_run_trains_saves_and_records_what_it_trained_from(world: World, lo
     assert not (checkpoint / "model.safetensors").exists()  # LoRA saves the adapter only
     assert (out / "vlprep_manifest.json").read_bytes() == (world.cache / "manifest.json").read_bytes()
     recorded = yaml.safe_load((out / "vltrain_config.yaml").read_text())
-    assert (recorded["cached"], recorded["model"], recorded["tuner"]) == (str(world.cache), str(world.model), "lora")
+    assert (recorded["cached"], recorded["model"], recorded["tuner"]) == ([str(world.cache)], str(world.model), "lora")
     assert (recorded["max_steps"], recorded["learning_rate"], recorded["output_dir"]) == (2, 0.01, str(out))
 
 

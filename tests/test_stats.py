@@ -154,11 +154,13 @@ def test_vltrain_packing_plan_is_vlprep_stats_plan_for_its_settings(varied_cache
     from vltrain.config import FitConfig
     from vltrain.guards import Preflight
     from vltrain.packing_plan import fit_packing_plan
+    from vlprep.insight.mixture import plan_mixture
 
-    config = FitConfig(cached=str(varied_cache), per_device_train_batch_size=2, gradient_accumulation_steps=4,
+    config = FitConfig(cached=[str(varied_cache)], per_device_train_batch_size=2, gradient_accumulation_steps=4,
                        nproc_per_node=8, num_train_epochs=3)
     assert fit_packing_plan(config, Preflight(packing=False, max_length=4000)) is None
-    plan = fit_packing_plan(config, Preflight(packing=True, max_length=4000))
+    draws = plan_mixture([varied_cache], 4000, config.seed)  # what the guards draw: ms-swift's rows, in its order
+    plan = fit_packing_plan(config, Preflight(packing=True, max_length=4000, draws=draws))
     expected = stats_json(varied_cache, "--max-length", 4000, "--batch-size", 2, "--grad-accum", 4, "--gpus", 8,
                           "--epochs", 3)["packing"]
     del expected["pack_lengths"]
@@ -184,3 +186,21 @@ def test_text_output_shows_the_same_plan_and_what_if(varied_cache: Path) -> None
            f"{plan['num_packs']:,} packs" in text
     assert f"{plan['steps_per_epoch']:,} steps per epoch packed" in text and "what-if IMAGE_MAX_TOKEN_NUM" in text
     assert all(f"{column['tokens']:,}" in text for column in doc["what_if"])
+
+
+def test_stats_read_the_facts_the_cache_stored_equal_to_encoding_again(varied_cache: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-row columns written at cache time (trained tokens, turns) are what encoding each row again gives; a
+    cache without them is encoded again, with a note."""
+    from vlprep.insight import stats as stats_module
+
+    def facts(rows: list) -> list:
+        return [(row.length, row.image_tokens, row.trained_tokens, row.images, row.video_tokens, row.videos,
+                 [(turn.role, turn.tokens, turn.trained) for turn in row.turns]) for row in rows]
+
+    stored = stats_module.collect_cache(varied_cache, with_sizes=True)
+    assert not stored.notes
+    monkeypatch.setattr(stats_module, "STORED_FACTS", (*stats_module.STORED_FACTS, "vlprep_not_written"))
+    older = stats_module.collect_cache(varied_cache, with_sizes=True, workers=2)
+    assert facts(older.rows) == facts(stored.rows) and "encoded again" in older.notes[0]
+    assert [row.image_sizes for row in older.rows] == [row.image_sizes for row in stored.rows]

@@ -27,6 +27,9 @@ from vlprep.cli.formats import DocumentFormat
 from vlprep.cli.errors import reported
 from vlprep.errors import ProblemsFound, UsageError
 
+from vlprep.insight.mixture import read_lengths
+from vlprep.insight.stats_text import mixture_table
+
 from vltrain import __version__
 from vltrain.config import FitConfig, load_config
 from vltrain.guards import Preflight, run_guards, steps_per_epoch
@@ -94,7 +97,9 @@ def Flag(*names: str, help: str = "") -> Any:  # noqa: N802 - used like typer.Op
 
 
 def fit(
-    cached: Annotated[Optional[Path], Opt("--cached", help="A folder made by `vlprep cache`.")] = None,
+    cached: Annotated[Optional[list[str]], Opt("--cached", help="A folder made by `vlprep cache`; repeat it to train "
+                                                                "on a mixture, each DIR or DIR#N (N rows, sampled "
+                                                                "by ms-swift with --seed).")] = None,
     model: Annotated[Optional[str], Opt(help="Hub id or local Qwen3-VL model directory with weights (`vltrain "
                                              "make-model DIR` writes a small test one).")] = None,
     config: Annotated[Optional[Path], Opt("--config", help="YAML recipe: a file, or a packaged recipe's name (`vltrain "
@@ -185,7 +190,7 @@ def fit(
     overrides = {key: value for key, value in locals().items()
                  if key not in ("config", "dry_run", "output_format", "swift_arg", "verbose") and value is not None}
     if "cached" in overrides:
-        overrides["cached"] = str(overrides["cached"])
+        overrides["cached"] = [str(item) for item in overrides["cached"]]
     if "verify_images" in overrides:
         overrides["verify_images"] = overrides["verify_images"].value
     overrides["swift"] = dict(parse_swift_arg(item) for item in swift_arg or [])
@@ -206,21 +211,26 @@ def fit(
     plan = {"swift_args": args, "environment": env, "steps_per_epoch": steps_per_epoch(preflight, fit_config),
             "packing": preflight.packing, "attn_impl": preflight.attn_impl,
             "extra_swift_args": sorted(fit_config.swift), "command": ["swift", "sft", *as_cli(args)],
-            "checks": checks_json(preflight)}
+            "checks": checks_json(preflight), "mixture": mixture_rows(preflight)}
     plan["packing_plan"] = fit_packing_plan(fit_config, preflight)  # vltrain.packing_plan: None without packing
     if plan["packing_plan"]:  # exact (ms-swift's own packing), where steps_per_epoch only estimates from token totals
         plan["steps_per_epoch"] = plan["packing_plan"]["steps_per_epoch"]
     if dry_run:
+        if output_format is DocumentFormat.text:
+            err.print(mixture_table({"data_seed": fit_config.seed, "sources": plan["mixture"]}))
         emit(plan, output_format.value)
         raise typer.Exit(0)
     output = Path(fit_config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(fit_config.cached or "") / "manifest.json", output / "vlprep_manifest.json")
+    shutil.copy(preflight.sources[0].folder / "manifest.json", output / "vlprep_manifest.json")
+    if len(preflight.sources) > 1:  # every cache's manifest, in the mixture's order
+        (output / "vlprep_manifests.json").write_text(json.dumps(preflight.manifests, indent=1) + "\n")
     (output / "vltrain_config.yaml").write_text(fit_config.to_yaml())
     result, measured = train(fit_config, preflight, args, env, output_format, verbose, plan["packing_plan"])
     resumed = args.get("resume_from_checkpoint")
     summary = run_summary(result, preflight, int(Path(resumed).name.split("-")[-1]) if resumed else 0, measured)
     summary["packing_plan"] = plan["packing_plan"]
+    summary["sources"] = plan["mixture"]
     (output / "vltrain_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if output_format is DocumentFormat.json:
         emit(summary, output_format.value)
@@ -318,6 +328,8 @@ def print_summary(summary: dict[str, Any], output: Path) -> None:
                                                f"({'GPU' if summary.get('peak_memory_kind') == 'gpu' else 'RSS'})"),
         ("wall time", " · ".join(f"{key} {value:.0f} s" for key, value in wall.items() if value is not None)),
         ("last checkpoint", str(summary.get("last_checkpoint"))),
+        *[(f"source {item['source']}", f"{item['rows_drawn']:,} rows ({item['rows_repeated']:,} repeats), "
+                                       f"{item['tokens']:,} tokens per epoch") for item in summary.get("sources") or []],
         ("files", f"{output}/: vltrain_summary.json curves.png train.log"),
     ]
     for name, value in rows:
@@ -325,6 +337,12 @@ def print_summary(summary: dict[str, Any], output: Path) -> None:
     out.print(table)
     if not summary.get("loss_finite"):
         out.print("[red]the training loss is not finite[/]")
+
+
+def mixture_rows(preflight: Preflight) -> list[dict[str, Any]]:
+    """Per cache: the rows ms-swift draws (after its max_length filter and #N sampling) and their tokens."""
+    return [{**item.to_json(), "tokens": int(read_lengths(item.source.folder)[item.indices].sum())}
+            for item in preflight.draws]
 
 
 def checks_json(preflight: Preflight) -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ class ConfigError(UsageError):
 
 @dataclass
 class FitConfig:
-    cached: str | None = None
+    # caches, each `DIR` or `DIR#N` (N rows, sampled by ms-swift): several make a mixture, read in this order
+    cached: list[str] = field(default_factory=list)
     model: str | None = None
     output_dir: str = "output"
     # tuning
@@ -146,8 +147,11 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> FitConfig:
         raise ConfigError(f"verify_images must be sample, all or none (also: off), not {config.verify_images!r}")
     if isinstance(config.target_modules, str):
         config.target_modules = [config.target_modules]
+    if isinstance(config.cached, (str, Path)):  # one cache given as a plain value
+        config.cached = [str(config.cached)]
     if not config.cached:
-        raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`)")
+        raise ConfigError("no cache given: pass --cached DIR (a folder made by `vlprep cache`; repeat it, with DIR#N "
+                          "for N rows, to train on a mixture)")
     if swift_items:
         config.swift = checked_swift_args(swift_items)
     return config

@@ -19,7 +19,10 @@ from vlprep.counting.settings import (IMAGE_ENV, LEGACY_IMAGE_ENV, LEGACY_VIDEO_
 from vlprep.models.family import ModelFamily
 from vlprep.models.registry import family_for_model_dir, family_of_manifest
 
+from vlprep.insight.mixture import Draw, MixtureError, Source, draw, parse_sources, read_lengths
+
 from vltrain.config import FitConfig
+from vltrain.mixture_check import mixture_settings
 
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 _WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -48,6 +51,16 @@ class Preflight:
     torch_dtype: str = "float32"
     max_length: int = 0
     cuda: bool = False
+    sources: list[Source] = field(default_factory=list)
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    draws: list[Draw] = field(default_factory=list)  # the rows ms-swift draws from each source, in its order
+
+    def drawn_lengths(self) -> Any:
+        """The train rows' lengths in the order ms-swift concatenates them (what packing sees)."""
+        import numpy as np
+
+        parts = [read_lengths(item.source.folder)[item.indices] for item in self.draws]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     @property
     def failed(self) -> list[Check]:
@@ -70,26 +83,57 @@ def cuda_available() -> bool:
 
 
 def run_guards(config: FitConfig) -> Preflight:
+    """Every check, over every cache of the mixture (one cache is a mixture of one)."""
     preflight = Preflight(cuda=cuda_available())
-    cache_dir = Path(config.cached or "")
-    try:
-        preflight.manifest = load_manifest(cache_dir)
-        family_of_manifest(preflight.manifest)  # a family this vlprep knows
-    except (ManifestError, ProcessorError) as error:
-        preflight.checks.append(Check("cache manifest", False, str(error), "point --cached at a `vlprep cache` folder"))
-        return preflight
-    preflight.checks.append(Check("cache manifest", True, f"{cache_dir}: manifest and file checksums verified"))
+    preflight.sources = parse_sources(config.cached)  # a MixtureError (exit 2): a source that cannot be read
+    for source in preflight.sources:
+        try:
+            manifest = load_manifest(source.folder)
+            family_of_manifest(manifest)  # a family this vlprep knows
+        except (ManifestError, ProcessorError) as error:
+            preflight.checks.append(Check("cache manifest", False, str(error),
+                                          "point --cached at a `vlprep cache` folder"))
+            return preflight
+        preflight.manifests.append(manifest)
+        preflight.checks.append(Check("cache manifest", True, f"{source.folder}: manifest and file checksums "
+                                                              "verified"))
+    preflight.manifest = preflight.manifests[0]
     model_dir = _model_dir(config)
     preflight.checks.append(_remote_code_check(config, model_dir))
     preflight.checks.append(_weights_check(config, model_dir))
-    preflight.checks.append(_processor_check(config, model_dir, preflight.manifest, cache_dir))
+    processors = [_processor_check(config, model_dir, manifest, source.folder)
+                  for source, manifest in zip(preflight.sources, preflight.manifests)]
+    preflight.checks += [_named(check, source, len(processors)) for check, source in zip(processors, preflight.sources)]
+    if len(preflight.sources) > 1:
+        preflight.checks.append(Check("mixture", *mixture_settings(preflight.sources, preflight.manifests,
+                                                                   [check.ok for check in processors])))
     preflight.checks.append(_pixel_limits_check(config, preflight.manifest))
     preflight.checks.append(_video_settings_check(config, preflight.manifest))
     preflight.checks.append(_max_length_check(config, preflight))
-    preflight.checks.append(_images_check(config, cache_dir, preflight.manifest))
+    preflight.checks.append(_draw_check(config, preflight))
+    preflight.checks += [_named(_images_check(config, source.folder, manifest), source, len(preflight.sources))
+                         for source, manifest in zip(preflight.sources, preflight.manifests)]
     preflight.checks.append(_attention_check(config, preflight))
     preflight.checks.append(_dtype_check(config, preflight))
     return preflight
+
+
+def _named(check: Check, source: Source, sources: int) -> Check:
+    """A per-cache check, its detail prefixed with the cache in a mixture."""
+    if sources > 1 and not check.detail.startswith(str(source.folder)):
+        check.detail = f"{source.spec}: {check.detail}"
+    return check
+
+
+def _draw_check(config: FitConfig, preflight: Preflight) -> Check:
+    """The rows ms-swift will draw from each cache (its max_length filter, then #N from RandomState(data_seed))."""
+    try:
+        preflight.draws = draw(preflight.sources, [read_lengths(source.folder) for source in preflight.sources],
+                               preflight.max_length, config.seed)
+    except MixtureError as error:
+        return Check("mixture rows", False, str(error), "raise --max-length or leave that cache out")
+    drawn = ", ".join(f"{item.source.spec}: {len(item.indices):,}" for item in preflight.draws)
+    return Check("mixture rows", True, f"rows drawn per cache (data_seed {config.seed}): {drawn}")
 
 
 def _model_dir(config: FitConfig) -> Path | ProcessorError:
@@ -284,19 +328,28 @@ def _same_setting(given: str, cached: str) -> bool:
 
 
 def _max_length_check(config: FitConfig, preflight: Preflight) -> Check:
-    manifest = preflight.manifest
-    longest = max((stats.get("max", 0) for stats in manifest["lengths"].values()), default=0)
-    cache_limit = manifest.get("max_length")
-    preflight.max_length = config.max_length or cache_limit or longest
-    if cache_limit and preflight.max_length < cache_limit:
-        return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the cache's "
-                                          f"--max-length {cache_limit}",
-                     f"use --max-length {cache_limit} or rebuild the cache with --max-length {preflight.max_length}")
-    if preflight.max_length < longest:
-        return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the longest cached "
-                                          f"record ({longest} tokens): ms-swift would drop those rows",
-                     f"use --max-length {longest} or rebuild the cache with --max-length {preflight.max_length}")
-    return Check("max_length", True, f"max_length {preflight.max_length} (longest cached record: {longest})")
+    """max_length: --max-length, else the largest of the caches' --max-length or longest record; never under one."""
+    longest = {source.spec: max((stats.get("max", 0) for stats in manifest["lengths"].values()), default=0)
+               for source, manifest in zip(preflight.sources, preflight.manifests)}
+    limits = {source.spec: manifest.get("max_length") for source, manifest in zip(preflight.sources,
+                                                                                  preflight.manifests)}
+    preflight.max_length = config.max_length or max(limits[spec] or longest[spec] for spec in longest)
+    named = len(longest) > 1
+    for spec in longest:
+        where = f" of {spec}" if named else ""
+        if limits[spec] and preflight.max_length < limits[spec]:
+            return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the cache's"
+                                              f"{where} --max-length {limits[spec]}",
+                         f"use --max-length {limits[spec]} or rebuild the cache with --max-length "
+                         f"{preflight.max_length}")
+        if preflight.max_length < longest[spec]:
+            return Check("max_length", False, f"--max-length {preflight.max_length} is smaller than the longest "
+                                              f"cached record{where} ({longest[spec]} tokens): ms-swift would drop "
+                                              "those rows",
+                         f"use --max-length {longest[spec]} or rebuild the cache with --max-length "
+                         f"{preflight.max_length}")
+    return Check("max_length", True, f"max_length {preflight.max_length} (longest cached record: "
+                                     f"{max(longest.values())})")
 
 
 def _images_check(config: FitConfig, cache_dir: Path, manifest: dict[str, Any]) -> Check:
@@ -340,8 +393,8 @@ def steps_per_epoch(preflight: Preflight, config: FitConfig) -> int:
     """Optimizer steps per epoch: exact without packing; with packing, estimated from token totals."""
     world = config.nproc_per_node * config.nnodes
     per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * world
-    train = preflight.manifest["lengths"]["train"]
-    if not train.get("records"):
+    records = sum(len(item.indices) for item in preflight.draws)
+    if not records:
         return 0
-    units = math.ceil(train["tokens"] / preflight.max_length) if preflight.packing else train["records"]
+    units = math.ceil(int(preflight.drawn_lengths().sum()) / preflight.max_length) if preflight.packing else records
     return max(1, math.ceil(units / per_step))

@@ -5,7 +5,6 @@ Only computed when packing is on: it imports ms-swift's packing module, which a 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from vltrain.config import FitConfig
@@ -16,14 +15,13 @@ def fit_packing_plan(config: FitConfig, preflight: Preflight) -> dict[str, Any] 
     """The plan for the train split at packing_length = max_length (ms-swift's default), or None without packing."""
     if not preflight.packing:
         return None
-    from datasets import load_from_disk
-
     from vlprep.insight.packing import TrainingShape, plan_packing
 
-    lengths = load_from_disk(str(Path(config.cached or "") / "train"))["lengths"]
+    lengths = preflight.drawn_lengths().tolist()  # the mixture in ms-swift's order, sampled as it samples
     shape = TrainingShape(batch_size=config.per_device_train_batch_size,
                           grad_accum=config.gradient_accumulation_steps, gpus=config.nproc_per_node * config.nnodes,
                           epochs=config.num_train_epochs)
     plan = plan_packing(lengths, preflight.max_length, "binpack", shape, preflight.max_length).to_json()
+    plan["dropped_over_max_length"] = sum(item.dropped for item in preflight.draws)  # before the draw, as ms-swift
     del plan["pack_lengths"]  # one number per pack: `vlprep stats --format json` lists them
     return plan

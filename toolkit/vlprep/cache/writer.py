@@ -9,7 +9,8 @@ Columns: what ms-swift's template reads — `messages` (each turn as JSON: role,
 and verified counts (`vlprep_source`, `vlprep_line`, `vlprep_index`: the input file, the line the record starts on and,
 for an element of a JSON array, its index (null for JSONL); `vlprep_image_grid_thw`, `vlprep_image_tokens`, and each
 image file's size, mtime and BLAKE2b digest when cached, so training can tell a changed image from a touched one:
-vlprep.cache.image_staleness; `vlprep_video_grid_thw`, `vlprep_video_tokens`). `messages`, `tools` and `objects` are JSON columns, as ms-swift's own loader stores them:
+vlprep.cache.image_staleness; `vlprep_video_grid_thw`, `vlprep_video_tokens`; `vlprep_trained_tokens` and per turn
+`vlprep_turn_roles`, `vlprep_turn_tokens`, `vlprep_turn_trained`, which `vlprep stats` reads). `messages`, `tools` and `objects` are JSON columns, as ms-swift's own loader stores them:
 heterogeneous turns and tool schemas survive verbatim; `channel` and `label` too, since ms-swift passes any JSON value
 on.
 """
@@ -69,6 +70,12 @@ def cache_features(embed_images: bool) -> dict[str, Any]:
         "vlprep_image_blake2b": _list(_value("string")),  # content digest when cached ("": no file)
         "vlprep_video_grid_thw": _list(_list(_value("int64"))),
         "vlprep_video_tokens": _value("int64"),
+        # per-row facts `vlprep stats` reads instead of encoding again: trained tokens, and each turn's role, tokens
+        # and trained tokens
+        "vlprep_trained_tokens": _value("int64"),
+        "vlprep_turn_roles": _list(_value("string")),
+        "vlprep_turn_tokens": _list(_value("int64")),
+        "vlprep_turn_trained": _list(_value("int64")),
     }
 
 
@@ -127,6 +134,10 @@ def cache_row(result: RecordResult, embed_images: bool) -> dict[str, Any]:
         "vlprep_image_blake2b": digests,
         "vlprep_video_grid_thw": [list(grid) for grid in result.counted.video_grids],
         "vlprep_video_tokens": result.counted.video_tokens,
+        "vlprep_trained_tokens": result.counted.trained_tokens,
+        "vlprep_turn_roles": [turn.role for turn in result.counted.turns],
+        "vlprep_turn_tokens": [turn.tokens for turn in result.counted.turns],
+        "vlprep_turn_trained": [turn.trained for turn in result.counted.turns],
     }
 
 

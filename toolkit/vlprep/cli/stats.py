@@ -19,6 +19,7 @@ from vlprep.cli.options import (BatchSize, Epochs, Fps, FpsMaxFrames, FpsMinFram
                                 parse_what_if, video_settings)
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.inputs.discovery import check_inputs
+from vlprep.insight.mixture import collect_mixture, is_mixture
 from vlprep.run.engine import default_workers
 
 
@@ -41,8 +42,9 @@ def collect_for_stats(target: list[Path], model: Optional[str], trust_remote_cod
 
 
 def stats(
-    target: Annotated[list[Path], typer.Argument(help="A cache folder (made by `vlprep cache`) or JSONL file(s).",
-                                                 show_default=False)],
+    target: Annotated[list[Path], typer.Argument(help="A cache folder (made by `vlprep cache`), several (a mixture, "
+                                                      "each DIR or DIR#N for N rows, as ms-swift samples them) or "
+                                                      "JSONL file(s).", show_default=False)],
     output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json.")] = DocumentFormat.text,
     packing_length: PackingLength = None,
     packing_strategy: Strategy = PackingStrategy.binpack,
@@ -51,6 +53,9 @@ def stats(
     grad_accum: GradAccum = 1,
     gpus: Gpus = 1,
     epochs: Epochs = 1.0,
+    data_seed: Annotated[int, typer.Option("--data-seed", help="ms-swift's data_seed: the random state a mixture's "
+                                                               "DIR#N sources are sampled with (vltrain fit passes "
+                                                               "its --seed).")] = 42,
     max_length: Annotated[Optional[int], typer.Option(
         "--max-length", min=1, help="Rows longer are dropped before packing (ms-swift's truncation_strategy delete) "
                                     "[default: the cache's].")] = None,
@@ -83,10 +88,18 @@ def stats(
     what_if_values = parse_what_if(image_max_tokens)
     settings = count_settings(None, image_min_tokens, None, max_ratio,
                               video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens))
-    collected = collect_for_stats(target, model, trust_remote_code, settings, max_length, workers, image_root,
-                                  with_sizes=bool(what_if_values) or plot is not None)
+    with_sizes = bool(what_if_values) or plot is not None
+    sources = None
+    if is_mixture(target):  # several caches: the rows ms-swift draws from each, concatenated in order
+        collected, sources = collect_mixture(target, with_sizes, workers, max_length, data_seed)
+    else:
+        collected = collect_for_stats(target, model, trust_remote_code, settings, max_length, workers, image_root,
+                                      with_sizes)
     shape = TrainingShape(batch_size=batch_size, grad_accum=grad_accum, gpus=gpus, epochs=epochs)
     doc = stats_document(collected, packing_length, packing_strategy.value, shape, packing_num_proc, what_if_values)
+    if sources is not None:
+        doc["mixture"] = {"data_seed": data_seed, "sources": sources}
+        doc["packing"]["dropped_over_max_length"] = sum(item["dropped_over_max_length"] for item in sources)
     if plot is not None:
         from vlprep.insight.plots import write_plots
 

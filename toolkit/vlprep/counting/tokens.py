@@ -28,6 +28,7 @@ from vlprep.records.diagnostics import ImageInfo
 from vlprep.records.canonical import IMAGE_TAG, VIDEO_TAG, parse_literal
 from vlprep.counting.resize import smart_resize
 from vlprep.counting.settings import CountSettings, UnencodableImage
+from vlprep.counting.turns import Turn, split_turns
 from vlprep.counting.video import VideoHeader, VideoPlan, plan_video
 from vlprep.models.family import ModelFamily
 
@@ -44,6 +45,8 @@ class CountedRecord:
     grids: tuple[tuple[int, int, int], ...]
     video_tokens: int = 0
     video_grids: tuple[tuple[int, int, int], ...] = ()
+    trained_tokens: int = 0  # labels != -100
+    turns: tuple[Turn, ...] = ()  # what a cache stores per row for `vlprep stats`
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,9 @@ class TokenCounter:
         video_tokens = sum(1 for token in encoded.input_ids if token == video_pad)
         expected = family.tokens_per_grids(encoded.video_grids)
         assert video_tokens == expected, f"<|video_pad|> count {video_tokens} != sum(video grid)/merge² = {expected}"
-        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids)
+        turns = tuple(split_turns(encoded.input_ids, encoded.labels, self._backend.id_to_token, family.im_start.id))
+        return CountedRecord(len(encoded.input_ids), image_tokens, encoded.grids, video_tokens, encoded.video_grids,
+                             sum(turn.trained for turn in turns), turns)
 
     def encode(self, record: dict[str, Any], images: list[ImageInfo], videos: tuple[VideoHeader, ...] = ()
                ) -> Encoded:

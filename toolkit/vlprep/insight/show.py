@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from vlprep.records.diagnostics import ImageInfo
-from vlprep.insight.stats import split_turns
+from vlprep.counting.turns import split_turns
 from vlprep.errors import UsageError
 from vlprep.models.family import ModelFamily
 from vlprep.models.registry import family_of_manifest

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from vlprep.records.diagnostics import ImageInfo, RecordResult
 from vlprep.counting.settings import CountSettings, UnencodableImage
+from vlprep.counting.turns import Turn, split_turns
 from vlprep.errors import UsageError
 from vlprep.models.family import ModelFamily
 
@@ -23,18 +24,6 @@ REJECT_EXAMPLES = 3  # examples kept per rule code
 
 class StatsError(UsageError):
     """A problem with the input (not a cache, unreadable row): reported as a usage error."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    start: int
-    end: int
-    trained: int
-
-    @property
-    def tokens(self) -> int:
-        return self.end - self.start
 
 
 @dataclass
@@ -60,20 +49,7 @@ class Collected:
     reject_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
     input_lines: int = 0
-
-
-def split_turns(input_ids: list[int], labels: list[int], role_of: Any, im_start_id: int) -> list[Turn]:
-    """Turns as the tokens show them: each starts at `<|im_start|>`; its role is the token after it (tool results
-    are user turns in Qwen3-VL's template). `role_of(id)` decodes one token."""
-    starts = [index for index, token in enumerate(input_ids) if token == im_start_id] or [0]
-    if starts[0] != 0:
-        starts.insert(0, 0)
-    bounds = starts + [len(input_ids)]
-    turns = []
-    for start, end in zip(bounds, bounds[1:]):
-        role = role_of(input_ids[start + 1]).strip() if input_ids[start] == im_start_id and start + 1 < end else "text"
-        turns.append(Turn(role, start, end, sum(1 for label in labels[start:end] if label != -100)))
-    return turns
+    notes: list[str] = field(default_factory=list)  # e.g. an older cache whose rows were encoded again
 
 
 @dataclass(frozen=True)
@@ -194,32 +170,86 @@ def _cache_rows(bounds: tuple[int, int]) -> list[RowFacts]:
     return rows
 
 
+STORED_FACTS = ("vlprep_trained_tokens", "vlprep_turn_roles", "vlprep_turn_tokens", "vlprep_turn_trained")
+
+
+def stored_rows(dataset: Any) -> list[RowFacts]:
+    """The split's per-row facts as the cache stored them (vlprep.cache.writer): a columnar read, nothing encoded."""
+    import pyarrow.compute as pc
+
+    table = dataset.data
+
+    def column(name: str) -> list[Any]:
+        return table.column(name).to_pylist()
+
+    def counts(name: str) -> list[int]:
+        return pc.fill_null(pc.list_value_length(table.column(name)), 0).to_pylist()
+
+    facts = zip(column("lengths"), column("vlprep_image_tokens"), column("vlprep_trained_tokens"),
+                counts("vlprep_image_grid_thw"), column("vlprep_video_tokens"), counts("vlprep_video_grid_thw"),
+                column("vlprep_turn_roles"), column("vlprep_turn_tokens"), column("vlprep_turn_trained"))
+    return [RowFacts(length, image_tokens, trained, images, [Turn(role, 0, size, part) for role, size, part in
+                                                             zip(roles, sizes, parts)], [], video_tokens, videos)
+            for length, image_tokens, trained, images, video_tokens, videos, roles, sizes, parts in facts]
+
+
+def _attach_sizes(rows: list[RowFacts], dataset: Any, cache_dir: Path, split: str) -> None:
+    """Each row's image header sizes (for the what-if), each distinct file's header read once; nothing encoded."""
+    seen: dict[str, tuple[int, int]] = {}
+    for index, (row, images) in enumerate(zip(rows, dataset.data.column("images").to_pylist())):
+        try:
+            for image in images:
+                key = image if isinstance(image, str) else None
+                size = seen.get(key) if key else None
+                if size is None:
+                    size = header_size(image)
+                    if key:
+                        seen[key] = size
+                row.image_sizes.append(size)
+        except (OSError, ValueError) as error:
+            raise StatsError(f"{cache_dir}/{split} row {index}: an image cannot be read for the what-if sizes: "
+                             f"{error}") from None
+
+
 def collect_cache(cache_dir: Path, with_sizes: bool, workers: int = 1, split: str = "train") -> Collected:
-    """Every row of the split re-encoded (for its labels) with the cache's settings, on `workers` forked processes."""
+    """The split's rows: the facts the cache stored per row (a columnar read; with_sizes: plus each distinct image's
+    header); an older cache's rows re-encoded (for their labels) with the cache's settings on `workers` forked
+    processes."""
     import multiprocessing
 
     from vlprep.counting.counter import counter_for_manifest
 
     manifest = load_cache(cache_dir)
-    counter = FactsCounter(counter_for_manifest(manifest))
     dataset = cache_split(cache_dir, split)
-    step = 512
-    chunks = [(start, min(start + step, len(dataset))) for start in range(0, len(dataset), step)]
-    _forked.update(dataset=dataset, counter=counter, with_sizes=with_sizes)
-    try:
-        if workers > 1 and len(chunks) > 1:
-            with multiprocessing.get_context("fork").Pool(min(workers, len(chunks))) as pool:
-                parts = pool.map(_cache_rows, chunks)
-        else:
-            parts = [_cache_rows(chunk) for chunk in chunks]
-    except StatsError as error:
-        raise StatsError(f"{cache_dir}/{split} {error}") from None
-    finally:
-        _forked.clear()
-    rows = [row for part in parts for row in part]
-    collected = Collected("cache", [str(cache_dir)], rows, counter.settings, manifest.get("max_length"),
+    stored = set(STORED_FACTS) <= set(dataset.column_names)
+    notes = [] if stored else [
+        f"{cache_dir} was built by a vlprep that did not store per-row facts: every row was encoded again (rebuild "
+        "the cache to make stats a columnar read)"]
+    if stored:
+        rows = stored_rows(dataset)
+        settings = CountSettings.from_manifest(manifest)
+        if with_sizes:
+            _attach_sizes(rows, dataset, cache_dir, split)
+    else:
+        counter = FactsCounter(counter_for_manifest(manifest))
+        settings = counter.settings
+        step = 512
+        chunks = [(start, min(start + step, len(dataset))) for start in range(0, len(dataset), step)]
+        _forked.update(dataset=dataset, counter=counter, with_sizes=with_sizes)
+        try:
+            if workers > 1 and len(chunks) > 1:
+                with multiprocessing.get_context("fork").Pool(min(workers, len(chunks))) as pool:
+                    parts = pool.map(_cache_rows, chunks)
+            else:
+                parts = [_cache_rows(chunk) for chunk in chunks]
+        except StatsError as error:
+            raise StatsError(f"{cache_dir}/{split} {error}") from None
+        finally:
+            _forked.clear()
+        rows = [row for part in parts for row in part]
+    collected = Collected("cache", [str(cache_dir)], rows, settings, manifest.get("max_length"),
                           Counter(manifest.get("rejects_by_code", {})), manifest=manifest,
-                          input_lines=manifest["counts"]["input_lines"])
+                          input_lines=manifest["counts"]["input_lines"], notes=notes)
     collected.reject_examples = reject_examples(read_rejects(cache_dir / "rejects.jsonl"))
     return collected
 
@@ -346,6 +376,7 @@ def summary(collected: Collected) -> dict[str, Any]:
         "turns_per_record": distribution([len(row.turns) for row in rows]),
         "turns_by_role": {role: {"turns": turns_by_role[role], "tokens": by_role[role],
                                  "trained": trained_by_role[role]} for role in sorted(by_role)},
+        "notes": collected.notes,
     }
 
 

@@ -36,9 +36,38 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     for code, count in doc["rejects_by_rule"].items():
         example = (doc["reject_examples"].get(code) or [{}])[0]
         console.print(f"  rejected {code}: {count:,}" + (f"  e.g. {example['where']}" if example else ""))
+    for note in doc.get("notes") or []:
+        console.print(f"  note: {note}")
+    if doc.get("mixture"):
+        print_mixture(doc["mixture"], console)
     print_packing(doc["packing"], console)
     if doc.get("what_if"):
         print_what_if(doc["what_if"], doc["max_length"], console)
+
+
+def mixture_table(mixture: dict[str, Any]) -> Table:
+    """One row per source: what ms-swift draws from it (after its max_length filter and #N sampling), and the total;
+    token shares where they were counted (`vlprep stats`; `vltrain fit` knows lengths only)."""
+    table = Table(title=f"mixture (ms-swift's order and sampling, data_seed {mixture['data_seed']})",
+                  title_justify="left")
+    sources = mixture["sources"]
+    counts = ("rows_in_cache", "dropped_over_max_length", "rows_drawn", "rows_repeated", "tokens")
+    shares = [key for key in ("image_tokens", "video_tokens", "text_tokens", "trained_tokens")
+              if sources and key in sources[0]]
+    table.add_column("source")
+    for name in ("rows", "over max_length", "drawn", "repeated", "tokens", *(key.split("_")[0] for key in shares)):
+        table.add_column(name, justify="right")
+    for item in sources:
+        table.add_row(item["source"], *(f"{item[key]:,}" for key in counts),
+                      *(pct(item[key] / item["tokens"] if item["tokens"] else 0.0) for key in shares))
+    tokens = sum(item["tokens"] for item in sources)
+    table.add_row("total", *(f"{sum(item[key] for item in sources):,}" for key in counts),
+                  *(pct(sum(item[key] for item in sources) / tokens if tokens else 0.0) for key in shares))
+    return table
+
+
+def print_mixture(mixture: dict[str, Any], console: Console) -> None:
+    console.print(mixture_table(mixture))
 
 
 def print_packing(plan: dict[str, Any], console: Console) -> None:

@@ -60,14 +60,13 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 
 def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
-    cache = Path(config.cached or "")
     output_dir = Path(config.output_dir)
     model_dir = resolve_model_dir(config.model, config.trust_remote_code)
     args: dict[str, Any] = {
         "model": str(model_dir),
         "model_type": family_for_model_dir(model_dir).model_type,
         "check_model": False,
-        "cached_dataset": [str(cache / "train")],
+        "cached_dataset": [source.swift_path("train") for source in preflight.sources],  # ms-swift samples DIR#N
         "strict": True,
         "max_length": preflight.max_length,
         "truncation_strategy": "delete",
@@ -98,8 +97,9 @@ def swift_arguments(config: FitConfig, preflight: Preflight) -> dict[str, Any]:
         "output_dir": str(output_dir),
         "add_version": False,
     }
-    if (cache / "val").is_dir():
-        args["cached_val_dataset"] = [str(cache / "val")]
+    validation = [source.swift_path("val") for source in preflight.sources if (source.folder / "val").is_dir()]
+    if validation:  # every cache's whole val split, concatenated by ms-swift in this order
+        args["cached_val_dataset"] = validation
     else:
         args["eval_strategy"] = "no"
     if config.tuner == "lora":

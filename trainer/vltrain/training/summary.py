@@ -28,7 +28,7 @@ def run_summary(result: dict[str, Any], preflight: Preflight, start_step: int = 
         "train_runtime_s": final.get("train_runtime"),
         "samples_per_s": final.get("train_samples_per_second"),
         "tokens_seen": seen or None,  # the trainer's count of input_ids elements fed to the model, padding included
-        "real_tokens_per_epoch": preflight.manifest["lengths"]["train"].get("tokens"),
+        "real_tokens_per_epoch": int(preflight.drawn_lengths().sum()),  # the rows ms-swift draws, every cache
         "attn_impl": preflight.attn_impl,
         "packing": preflight.packing,
         "torch_dtype": preflight.torch_dtype,
