@@ -243,6 +243,8 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
             raise  # the partial build stays for --resume
         except RayUnavailable:
             raise  # the cluster, not the data: the partial build stays for --resume
+        except OSError:
+            raise  # the machine (a full disk, an I/O error), not the data: the partial build stays for --resume
         except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
             (work / ENCODER_LOG).write_text(exited.log)
             raise

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,17 @@ def _stored_row(row: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]
     return stored
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """pyarrow's OSErrors name no file: name `path` in them, for the message (vlprep.errors.machine_fault)."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
 class ShardWriter:
     """Streams rows of one split of one shard into an Arrow IPC stream file, a batch at a time.
 
@@ -167,7 +180,8 @@ class ShardWriter:
         storage = arrow_schema(features, storage=True)
         self._embedded = pa.types.is_struct(storage.field("images").type.value_type)
         self._json_schema = storage.remove(storage.get_field_index("images")) if self._embedded else storage
-        self._writer = pa.ipc.new_stream(str(path), self._schema)
+        with naming(path):
+            self._writer = pa.ipc.new_stream(str(path), self._schema)
         self._lines: list[bytes] = []
         self._images: list[list[dict[str, Any]]] = []
         self._pending_bytes = 0
@@ -196,13 +210,15 @@ class ShardWriter:
             if self._embedded:
                 images = pa.array(self._images, type=self._schema.field("images").type)
                 table = table.add_column(self._schema.get_field_index("images"), "images", images)
-            for batch in table.cast(self._schema).to_batches():
-                self._writer.write_batch(batch)
+            with naming(self.path):
+                for batch in table.cast(self._schema).to_batches():
+                    self._writer.write_batch(batch)
         self._lines, self._images, self._pending_bytes = [], [], 0
 
     def close(self) -> None:
         self._flush()
-        self._writer.close()
+        with naming(self.path):
+            self._writer.close()
 
 
 def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
@@ -212,6 +228,11 @@ def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
     in state.json: derived by the caller from what decides the content, so the same inputs and settings give
     byte-identical folders whether or not the build was interrupted and resumed.
     """
+    with naming(out_dir):
+        return _save_split(shards, out_dir, fingerprint)
+
+
+def _save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
     written: list[Path] = []
     writer: pa.ipc.RecordBatchStreamWriter | None = None
     rows = size = 0
