@@ -11,7 +11,7 @@ function) prints the message and the fix and exits with `exit_code`. Exit codes,
 | 74 | a fault of the machine, not the data (EX_IOERR): a full disk, a quota, a read-only or unwritable folder, an I/O error, an input that vanished while it was read; the message names the path, the cause, what to do and whether `--resume` continues a cache build |
 | 130 | interrupted (Ctrl-C); a cache build says whether `--resume` continues it |
 | 143, 129 | stopped by SIGTERM (`timeout`, `docker stop`, a scheduler) or SIGHUP (the terminal closed): handled like Ctrl-C, 128 + the signal |
-| 141 | the reader of stdout went away (`vlprep lint ... \| head`): the command stops quietly, as `cat` would |
+| 141 | the reader of stdout went away (`vlprep lint` piped into `head`): the command stops quietly, as `cat` would |
 """
 
 from __future__ import annotations

@@ -168,11 +168,11 @@ def output_lock(out: Path) -> Iterator[None]:
         if _same_file(handle, lock_path):
             break
         handle.close()  # the holder removed it between our open and our lock: take the lock on the new file
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"vlprep cache (pid {os.getpid()})\n")
-    handle.flush()
-    try:
+    try:  # from here on the lock file is removed however the build ends (a full disk while writing the pid too)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"vlprep cache (pid {os.getpid()})\n")
+        handle.flush()
         yield
     finally:
         with contextlib.suppress(OSError):
