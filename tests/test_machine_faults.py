@@ -193,6 +193,8 @@ def test_sigterm_and_sighup_stop_a_build_like_ctrl_c(sig: int, tmp_path: Path, e
     text = " ".join(stderr.split())
     assert f"stopped by {signal.Signals(sig).name}" in text and "--resume" in text and "Traceback" not in text
     assert not lock(out).exists() and (partial(out) / "state.pkl").is_file()
+    looked = runner.invoke(app, ["inspect", str(out)])  # says what the folder is and that --resume completes it
+    assert looked.exit_code == 1 and "unfinished build" in looked.output and "--resume" in looked.output
     finished = subprocess.run([*vlprep_launcher(), "cache", *command, "--out", str(out),
                                "--resume"], capture_output=True, text=True)
     assert finished.returncode in (0, 1), finished.stderr

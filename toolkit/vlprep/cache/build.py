@@ -33,7 +33,7 @@ from vlprep.records.diagnostics import RecordResult
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, run_on
 from vlprep.lint.tally import Tally
 from vlprep.cache.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
-                             is_cache_dir, library_versions, now_iso, vlprep_version)
+                             is_cache_dir, library_versions, now_iso, partial_dir, vlprep_version)
 from vlprep.run.pipeline import PipelineOptions
 from vlprep.counting.counter import counter_for_model_dir
 from vlprep.counting.processor import resolve_model_dir
@@ -138,10 +138,6 @@ def check_output_folder(out: Path, force: bool) -> None:
             raise CacheError(f"--out {out} exists and is not a vlprep cache; refusing to replace it")
         if not force:
             raise CacheError(f"--out {out} already holds a vlprep cache; pass --force to replace it")
-
-
-def partial_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.vlprep-partial"
 
 
 @contextmanager

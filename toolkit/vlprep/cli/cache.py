@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vlprep.cache.manifest import partial_dir
 from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce, err
 from vlprep.cli.formats import DocumentFormat
@@ -79,7 +80,7 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
-    from vlprep.cache.build import ENCODER_LOG, CacheRequest, build_cache, partial_dir  # lazy: see vlprep.cli.app
+    from vlprep.cache.build import ENCODER_LOG, CacheRequest, build_cache  # lazy: see vlprep.cli.app
     from vlprep.cache.swift_oracle import OracleExited
 
     refuse_flag_values(files)
@@ -145,8 +146,6 @@ def cache(
 
 def _how_to_continue(out: Path, when: str = "") -> str:
     """Whether --resume continues the build at `out`: it does once the build saved its first state."""
-    from vlprep.cache.build import partial_dir  # lazy: see vlprep.cli.app
-
     if (partial_dir(out) / "state.pkl").is_file():
         return (f"To continue from the last complete shard, {when + ', ' if when else ''}run the same command again "
                 "with --resume.")
