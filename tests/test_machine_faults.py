@@ -247,7 +247,11 @@ def test_a_real_full_disk_stops_cleanly_and_resumes_once_there_is_room(tmp_path:
     command = ["--shard-lines", "500"]
     reference = tmp_path / "reference"
     assert runner.invoke(app, args(data, reference, *command)).exit_code == 1
-    with tmpfs(tmp_path / "small", "size=1m") as small:
+    with tmpfs(tmp_path / "tiny", "size=1m") as tiny:  # clearly too small: refused up front, with the figures
+        refused = runner.invoke(app, args(data, tiny / "arrow", *command))
+        assert refused.exit_code == EXIT_MACHINE and "MB free" in refused.output and "did not start" in refused.output
+        assert not any(tiny.iterdir())
+    with tmpfs(tmp_path / "small", "size=2m") as small:  # passes the estimate (a lower bound), fills while assembling
         out = small / "arrow"
         full = runner.invoke(app, args(data, out, *command))
         assert_machine_fault(full, out, "ENOSPC")

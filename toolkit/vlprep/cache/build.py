@@ -47,8 +47,8 @@ from vlprep.cache.swift_oracle import OracleExited, SwiftOracle
 from vlprep.counting.tokens import TokenCounter
 from vlprep.counting.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
 from vlprep.cache.verify import Item, Sample, Verifier
-from vlprep.cache.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
-                           save_split)
+from vlprep.cache.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files,
+                                refuse_when_clearly_full, replace_dir, save_split)
 from vlprep.errors import UsageError
 
 SPLITS = ("train", "val")
@@ -213,6 +213,8 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
     `announce(message)` is told what is being done while no record is (loading, assembling, verifying)."""
     say = announce or (lambda message: None)
     check_output_folder(request.out, request.force)
+    if not request.resume:
+        refuse_when_clearly_full(request.train_files + request.val_files, request.out)
     with output_lock(request.out), contextlib.ExitStack() as stack:
         # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
         say("finding the processor" + (f" of {request.model}" if request.model else " (embedded Qwen3-VL)"))

@@ -30,6 +30,7 @@ import pyarrow.json as pa_json
 from vlprep.records.diagnostics import RecordResult
 from vlprep.cache.image_staleness import cached_file_digest
 from vlprep.records.canonical import CARRIED_KEYS
+from vlprep.errors import MachineFault
 from vlprep.records.rules import Severity
 
 MAX_SHARD_BYTES = 500 << 20  # datasets' default max_shard_size for save_to_disk
@@ -303,6 +304,20 @@ class RejectsWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def refuse_when_clearly_full(inputs: list[Path], out: Path) -> None:
+    """Refuse a build the disk of `out` clearly cannot hold: it writes at least twice its inputs' bytes (the shards,
+    then the assembled splits; measured: about 3.5 times a JSONL's bytes at the peak), and compressed inputs count
+    as stored, so the figure is a lower bound."""
+    need = 2 * sum(file.stat().st_size for file in inputs if file.is_file())
+    folder = next((parent for parent in (out, *out.parents) if parent.exists()), Path("."))
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise MachineFault(f"{folder} has {free / 1e6:,.1f} MB free; this cache build writes at least "
+                           f"{need / 1e6:,.1f} MB there (twice its inputs' size: the shards, then the assembled "
+                           "splits), so it did not start",
+                           fix="free space on that disk, or give --out on a disk with more room")
 
 
 def replace_dir(staging: Path, target: Path) -> None:
