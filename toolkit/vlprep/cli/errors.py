@@ -8,6 +8,7 @@ import functools
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,6 +43,8 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def stop_signals_as_interrupts() -> None:
     """SIGTERM and SIGHUP stop the command like Ctrl-C (a Terminated, a KeyboardInterrupt) at whatever it is doing."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (a command run from a thread of a test or an embedding app)
     for number in STOP_SIGNALS:
         signal.signal(number, _terminate)
 
