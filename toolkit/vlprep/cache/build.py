@@ -33,7 +33,7 @@ from vlprep.records.diagnostics import RecordResult
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, run_on
 from vlprep.lint.tally import Tally
 from vlprep.cache.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
-                             is_cache_dir, library_versions, now_iso, vlprep_version)
+                             is_cache_dir, library_versions, now_iso, partial_dir, vlprep_version)
 from vlprep.run.pipeline import PipelineOptions
 from vlprep.counting.counter import counter_for_model_dir
 from vlprep.counting.processor import resolve_model_dir
@@ -47,8 +47,8 @@ from vlprep.cache.swift_oracle import OracleExited, SwiftOracle
 from vlprep.counting.tokens import TokenCounter
 from vlprep.counting.token_probe import PROBE_NAME, PROBE_RECORDS, probe_entry, write_probe
 from vlprep.cache.verify import Item, Sample, Verifier
-from vlprep.cache.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files, replace_dir,
-                           save_split)
+from vlprep.cache.writer import (RejectsWriter, ShardWriter, cache_features, cache_row, concatenate_files,
+                                refuse_when_clearly_full, replace_dir, save_split)
 from vlprep.errors import UsageError
 
 SPLITS = ("train", "val")
@@ -140,10 +140,6 @@ def check_output_folder(out: Path, force: bool) -> None:
             raise CacheError(f"--out {out} already holds a vlprep cache; pass --force to replace it")
 
 
-def partial_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.vlprep-partial"
-
-
 @contextmanager
 def output_lock(out: Path) -> Iterator[None]:
     """An exclusive lock on the output folder; the OS drops it when its process dies, so stale locks cannot block.
@@ -168,11 +164,11 @@ def output_lock(out: Path) -> Iterator[None]:
         if _same_file(handle, lock_path):
             break
         handle.close()  # the holder removed it between our open and our lock: take the lock on the new file
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"vlprep cache (pid {os.getpid()})\n")
-    handle.flush()
-    try:
+    try:  # from here on the lock file is removed however the build ends (a full disk while writing the pid too)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"vlprep cache (pid {os.getpid()})\n")
+        handle.flush()
         yield
     finally:
         with contextlib.suppress(OSError):
@@ -217,6 +213,8 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
     `announce(message)` is told what is being done while no record is (loading, assembling, verifying)."""
     say = announce or (lambda message: None)
     check_output_folder(request.out, request.force)
+    if not request.resume:
+        refuse_when_clearly_full(request.train_files + request.val_files, request.out)
     with output_lock(request.out), contextlib.ExitStack() as stack:
         # ms-swift takes seconds to import: its encoders start first and load while this process gets ready
         say("finding the processor" + (f" of {request.model}" if request.model else " (embedded Qwen3-VL)"))
@@ -243,6 +241,8 @@ def build_cache(request: CacheRequest, progress: Any = None, announce: Callable[
             raise  # the partial build stays for --resume
         except RayUnavailable:
             raise  # the cluster, not the data: the partial build stays for --resume
+        except OSError:
+            raise  # the machine (a full disk, an I/O error), not the data: the partial build stays for --resume
         except OracleExited as exited:  # not the data's fault: the partial build stays for --resume
             (work / ENCODER_LOG).write_text(exited.log)
             raise

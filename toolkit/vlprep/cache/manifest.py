@@ -7,6 +7,7 @@ differs from the one recorded, or that was added or removed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -73,12 +74,34 @@ def is_cache_dir(path: Path) -> bool:
         return False
 
 
+def partial_dir(out: Path) -> Path:
+    """Where the build of `out` runs until it is finished, verified and renamed into place."""
+    return out.parent / f".{out.name}.vlprep-partial"
+
+
+def partial_build_note(out: Path) -> str | None:
+    """What an unfinished build of `out` left (after Ctrl-C, a full disk, a kill): None when there is none."""
+    work = out if out.name.endswith(".vlprep-partial") else partial_dir(out)
+    if not (work / "state.pkl").is_file():
+        return None
+    done = ""
+    with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
+        last = json.loads((work / "journal.jsonl").read_text().splitlines()[-1])
+        done = f" ({last['shards']} complete shard(s): {sum(last['rows'].values()):,} row(s) cached, " \
+               f"{last['rejected']:,} rejected so far)"
+    return (f"{work} is an unfinished build{done}: the same `vlprep cache` command with --resume completes it "
+            "(the cache appears at its --out only then)")
+
+
 def load_manifest(cache_dir: Path, verify_checksums: bool = True) -> dict[str, Any]:
     """Read and check a cache's manifest; with `verify_checksums`, refuse a cache whose files were modified."""
     path = cache_dir / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
+        unfinished = partial_build_note(cache_dir)
+        if unfinished:
+            raise ManifestError(f"{cache_dir} is not a finished vlprep cache: {unfinished}") from None
         raise ManifestError(f"{cache_dir} has no {MANIFEST_NAME}: not a vlprep cache (build one with `vlprep cache`)")
     except (OSError, ValueError) as error:
         raise ManifestError(f"{path} is not readable JSON: {error}") from None

@@ -269,7 +269,8 @@ def _encode(line: str) -> str:
 
 def _serve() -> None:
     global _template, _scratch
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this child itself
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's to handle: it stops this child itself
+        signal.signal(number, signal.SIG_IGN)
     answers = sys.stdout
     sys.stdout = sys.stderr  # ms-swift logs to stdout; keep the real stdout for answers
     _scratch = os.environ["VLPREP_ORACLE_SCRATCH"]

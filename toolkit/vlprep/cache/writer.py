@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import pyarrow.json as pa_json
 from vlprep.records.diagnostics import RecordResult
 from vlprep.cache.image_staleness import cached_file_digest
 from vlprep.records.canonical import CARRIED_KEYS
+from vlprep.errors import MachineFault
 from vlprep.records.rules import Severity
 
 MAX_SHARD_BYTES = 500 << 20  # datasets' default max_shard_size for save_to_disk
@@ -162,6 +165,17 @@ def _stored_row(row: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]
     return stored
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """pyarrow's OSErrors name no file: name `path` in them, for the message (vlprep.errors.machine_fault)."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
 class ShardWriter:
     """Streams rows of one split of one shard into an Arrow IPC stream file, a batch at a time.
 
@@ -178,7 +192,8 @@ class ShardWriter:
         storage = arrow_schema(features, storage=True)
         self._embedded = pa.types.is_struct(storage.field("images").type.value_type)
         self._json_schema = storage.remove(storage.get_field_index("images")) if self._embedded else storage
-        self._writer = pa.ipc.new_stream(str(path), self._schema)
+        with naming(path):
+            self._writer = pa.ipc.new_stream(str(path), self._schema)
         self._lines: list[bytes] = []
         self._images: list[list[dict[str, Any]]] = []
         self._pending_bytes = 0
@@ -207,13 +222,15 @@ class ShardWriter:
             if self._embedded:
                 images = pa.array(self._images, type=self._schema.field("images").type)
                 table = table.add_column(self._schema.get_field_index("images"), "images", images)
-            for batch in table.cast(self._schema).to_batches():
-                self._writer.write_batch(batch)
+            with naming(self.path):
+                for batch in table.cast(self._schema).to_batches():
+                    self._writer.write_batch(batch)
         self._lines, self._images, self._pending_bytes = [], [], 0
 
     def close(self) -> None:
         self._flush()
-        self._writer.close()
+        with naming(self.path):
+            self._writer.close()
 
 
 def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
@@ -223,6 +240,11 @@ def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
     in state.json: derived by the caller from what decides the content, so the same inputs and settings give
     byte-identical folders whether or not the build was interrupted and resumed.
     """
+    with naming(out_dir):
+        return _save_split(shards, out_dir, fingerprint)
+
+
+def _save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
     written: list[Path] = []
     writer: pa.ipc.RecordBatchStreamWriter | None = None
     rows = size = 0
@@ -293,6 +315,20 @@ class RejectsWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def refuse_when_clearly_full(inputs: list[Path], out: Path) -> None:
+    """Refuse a build the disk of `out` clearly cannot hold: it writes at least twice its inputs' bytes (the shards,
+    then the assembled splits; measured: about 3.5 times a JSONL's bytes at the peak), and compressed inputs count
+    as stored, so the figure is a lower bound."""
+    need = 2 * sum(file.stat().st_size for file in inputs if file.is_file())
+    folder = next((parent for parent in (out, *out.parents) if parent.exists()), Path("."))
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise MachineFault(f"{folder} has {free / 1e6:,.1f} MB free; this cache build writes at least "
+                           f"{need / 1e6:,.1f} MB there (twice its inputs' size: the shards, then the assembled "
+                           "splits), so it did not start",
+                           fix="free space on that disk, or give --out on a disk with more room")
 
 
 def replace_dir(staging: Path, target: Path) -> None:

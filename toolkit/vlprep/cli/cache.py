@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vlprep.cache.manifest import partial_dir
 from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce, err
 from vlprep.cli.formats import DocumentFormat
@@ -21,7 +23,7 @@ from vlprep.cli.options import (Engine, EngineOption, Fast, Files, Fps, FpsMaxFr
                                 embedded_fallback, engine_choice, parse_verify, pipeline_options, refuse_flag_values,
                                 video_settings)
 from vlprep.counting.settings import CountSettings, VideoSettings
-from vlprep.errors import EXIT_INTERRUPTED, ProblemsFound, ProcessorError, UsageError
+from vlprep.errors import EXIT_INTERRUPTED, ProblemsFound, ProcessorError, Terminated, UsageError, machine_fault
 from vlprep.inputs.discovery import check_inputs
 from vlprep.records.rules import RULES
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, default_workers
@@ -78,7 +80,7 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
-    from vlprep.cache.build import ENCODER_LOG, CacheRequest, build_cache, partial_dir  # lazy: see vlprep.cli.app
+    from vlprep.cache.build import ENCODER_LOG, CacheRequest, build_cache  # lazy: see vlprep.cli.app
     from vlprep.cache.swift_oracle import OracleExited
 
     refuse_flag_values(files)
@@ -113,12 +115,12 @@ def cache(
                             f"{exited.cause}\n  Its full output: {log}. No cache was written to {out}; the records "
                             "checked so far are kept: after fixing the cause, run the same command again with "
                             "--resume.") from None
-    except KeyboardInterrupt:
-        resumable = (partial_dir(out) / "state.pkl").is_file()
-        err.print(f"[yellow]interrupted: no cache was written to {out}. "
-                  + ("To continue from the last complete shard, run the same command again with --resume.[/]"
-                     if resumable else "It stopped before the build began; run the same command again.[/]"))
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM/SIGHUP (vlprep.cli.errors.stop_signals_as_interrupts)
+        how = f"stopped by {signal.Signals(stopped.signum).name}" if isinstance(stopped, Terminated) else "interrupted"
+        err.print(f"[yellow]{how}: no cache was written to {out}. " + _how_to_continue(out) + "[/]", highlight=False)
+        raise typer.Exit(128 + stopped.signum if isinstance(stopped, Terminated) else EXIT_INTERRUPTED) from None
+    except OSError as error:  # a fault of the machine: the partial build stays (vlprep.cache.build)
+        raise machine_fault(error, f"No cache was written to {out}. {_how_to_continue(out, 'after that')}") from None
     finally:
         status.stop()
     manifest = outcome.manifest
@@ -140,6 +142,14 @@ def cache(
             console.print(f"  rejected {code} {RULES[code].name}: {count:,}  (see {out / 'rejects.jsonl'})")
         print_cached_notes(console, manifest)
     raise typer.Exit(1 if counts["rejected"] else 0)
+
+
+def _how_to_continue(out: Path, when: str = "") -> str:
+    """Whether --resume continues the build at `out`: it does once the build saved its first state."""
+    if (partial_dir(out) / "state.pkl").is_file():
+        return (f"To continue from the last complete shard, {when + ', ' if when else ''}run the same command again "
+                "with --resume.")
+    return f"It stopped before the build began; {when + ', ' if when else ''}run the same command again."
 
 
 def print_cached_notes(console: Console, manifest: dict[str, Any]) -> None:

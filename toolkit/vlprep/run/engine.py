@@ -52,7 +52,8 @@ def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | 
     _die_with_parent()
     # Ctrl-C reaches the whole process group; it is the parent's to handle (it stops the pool). A worker that took it
     # while idle printed a KeyboardInterrupt traceback from its queue read.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # so are SIGTERM and SIGHUP (vlprep.cli.errors)
+        signal.signal(number, signal.SIG_IGN)
     _worker_state["options"] = options
     _worker_state["images"] = ImageCache(Watchdog(options.image_timeout_s, Path(marker_dir)))
     _worker_state["counter"] = counter_factory() if counter_factory else None
