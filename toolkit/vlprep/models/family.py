@@ -47,6 +47,10 @@ class ModelFamily:
     probe_texts: tuple[str, ...]  # texts whose ids a cache stores (vlprep.counting.token_probe)
     build_key: Callable[[], str]  # hash of everything the embedded build reads
     build_processor: Callable[[Path], None]  # writes the embedded processor directory
+    # ms-swift template behaviour that changes the text (vlprep.counting.tokens): the prefix put before an assistant
+    # reply without `<think>` when thinking is on, and `|trim` of user/system/tool content with <think> re-wrapping.
+    non_thinking_prefix: str = ""
+    trims_content: bool = False
 
     def __repr__(self) -> str:
         return f"ModelFamily({self.name!r})"
