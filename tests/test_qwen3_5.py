@@ -3,6 +3,7 @@ qwen3_5, the embedded Qwen3.5 processor), on the original records, position by p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,21 @@ def test_counter_matches_ms_swift_qwen3_5(name: str, folder: Path, oracle: Any) 
     assert ours.input_ids == theirs["input_ids"], tokenizer.decode(theirs["input_ids"])
     assert ours.labels == theirs["labels"]
     assert compare(ours, theirs) is None
+
+
+def test_cache_with_family_qwen3_5_verifies_against_ms_swift(folder: Path, tmp_path: Path) -> None:
+    """`vlprep cache data.jsonl --family qwen3_5` with default options: offline, verified by ms-swift's qwen3_5."""
+    from typer.testing import CliRunner
+
+    from vlprep.cli.app import app
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({**RECORDS[name], "images": [str(folder / "a.png")] * len(
+        RECORDS[name].get("images", []))}) + "\n" for name in ("image", "reasoning", "multi_turn")))
+    result = CliRunner().invoke(app, ["cache", str(data), "--family", "qwen3_5", "--out", str(tmp_path / "c"), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert {key: manifest["processor"][key] for key in ("model", "family", "model_type", "template")} == \
+        {"model": QWEN3_5.name, "family": QWEN3_5.name, "model_type": QWEN3_5.model_type, "template": QWEN3_5.template}
+    checked = manifest["verification"]["ms_swift_template"]
+    assert (checked["records_checked"], checked["mismatches"]) == (3, 0), checked

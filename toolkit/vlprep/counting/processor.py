@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vlprep.errors import ProcessorError
 from vlprep.models.family import ModelFamily
-from vlprep.models.registry import DEFAULT_FAMILY, FAMILIES
+from vlprep.models.registry import DEFAULT_FAMILY, FAMILIES, family_for_model_dir
 
 if TYPE_CHECKING:  # transformers (and torch under it) take seconds to import: only what builds or loads imports them
     from transformers.processing_utils import ProcessorMixin
@@ -90,6 +90,7 @@ def resolve_model_dir(model: str | None, trust_remote_code: bool = False) -> Pat
         return embedded_processor_dir(family)
     if local.is_dir():
         refuse_shipped_code(local, trust_remote_code)
+        family_for_model_dir(local)  # an unsupported family is refused before anything loads it
         return local
     if local.exists() or model.startswith((".", "/", "~")):
         raise ProcessorError(f"--model {model!r} is not a model directory; pass a directory or a Hub id")

@@ -234,7 +234,7 @@ def _prepare_messages(record: dict[str, Any], image_count: int, family: ModelFam
 
 
 def _trim_contents(messages: list[dict[str, Any]]) -> None:
-    """The `qwen3_5` template's `|trim` of user/system/tool text and its canonical `<think>` re-wrapping."""
+    """The Qwen3.5 template (a family with `trims_content`)'s `|trim` of user/system/tool text and its canonical `<think>` re-wrapping."""
     for turn in messages:
         content = turn.get("content")
         if not isinstance(content, str):
