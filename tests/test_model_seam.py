@@ -85,6 +85,8 @@ def test_which_family_a_folder_is(tmp_path: Path) -> None:
     for family in (QWEN3_VL_MOE, QWEN3_5, QWEN3_5_MOE):
         (tmp_path / "config.json").write_text(json.dumps({"model_type": family.config_model_types[0]}))
         assert family_for_model_dir(tmp_path) is family
+    assert QWEN3_VL_MOE.counts_like(QWEN3_VL) and QWEN3_5_MOE.counts_like(QWEN3_5)  # fit takes the dense cache
+    assert not QWEN3_5.counts_like(QWEN3_VL)  # fit refuses a Qwen3-VL cache for a Qwen3.5 model
     assert family_named(QWEN3_VL.name) is QWEN3_VL
     with pytest.raises(ProcessorError, match="unknown model family 'nope'"):
         family_named("nope")

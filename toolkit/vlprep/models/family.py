@@ -55,6 +55,11 @@ class ModelFamily:
     def __repr__(self) -> str:
         return f"ModelFamily({self.name!r})"
 
+    def counts_like(self, other: "ModelFamily") -> bool:
+        """Same tokens for the same record: same template, vocabulary and text rules (a MoE and its dense family)."""
+        return (self.template, self.reference, self.non_thinking_prefix, self.trims_content) == \
+            (other.template, other.reference, other.non_thinking_prefix, other.trims_content)
+
     @property
     def factor(self) -> int:
         """Pixels per image-token side: images are resized to multiples of it."""
