@@ -18,7 +18,8 @@ from vlprep.counting.counter import counter_for_manifest
 from vlprep.counting.settings import CountSettings
 from vlprep.errors import ProcessorError
 from vlprep.models.family import Token
-from vlprep.models.qwen3_vl import QWEN3_VL
+from vlprep.models.qwen3_5 import QWEN3_5, QWEN3_5_MOE
+from vlprep.models.qwen3_vl import QWEN3_VL, QWEN3_VL_MOE
 from vlprep.models.registry import DEFAULT_FAMILY, FAMILIES, family_for_model_dir, family_named, family_of_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def test_nothing_outside_the_models_package_names_a_family_or_a_token_id() -> No
     assert found == [], "\n".join(found)
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
+@pytest.mark.parametrize("family", [QWEN3_VL, QWEN3_5], ids=lambda family: family.name)  # MoE: same build
 def test_a_family_agrees_with_its_embedded_processor(family: Any, vlprep_cache_dir: Path) -> None:
     """Token ids, geometry and model_type as the family states them are what the built processor has."""
     from vlprep.counting.processor import embedded_processor_dir, load_processor
@@ -82,9 +83,32 @@ def test_which_family_a_folder_is(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava", "architectures": ["LlavaForCausalLM"]}))
     with pytest.raises(ProcessorError, match="'llava'.*not a model family vlprep counts for"):
         family_for_model_dir(tmp_path)
+    for family in (QWEN3_VL_MOE, QWEN3_5, QWEN3_5_MOE):
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": family.config_model_types[0]}))
+        assert family_for_model_dir(tmp_path) is family
+    assert QWEN3_VL_MOE.counts_like(QWEN3_VL) and QWEN3_5_MOE.counts_like(QWEN3_5)  # fit takes the dense cache
+    assert not QWEN3_5.counts_like(QWEN3_VL)  # fit refuses a Qwen3-VL cache for a Qwen3.5 model
     assert family_named(QWEN3_VL.name) is QWEN3_VL
     with pytest.raises(ProcessorError, match="unknown model family 'nope'"):
         family_named("nope")
+
+
+def test_an_unsupported_model_folder_is_one_clear_refusal(tmp_path: Path) -> None:
+    """No traceback: exit 2 and a message naming the supported families, before anything loads the folder."""
+    from typer.testing import CliRunner
+
+    from vlprep.cli.app import app
+
+    (tmp_path / "llava").mkdir()
+    (tmp_path / "llava" / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    (tmp_path / "d.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                                               {"role": "assistant", "content": "yo"}]}) + "\n")
+    result = CliRunner().invoke(app, ["lint", str(tmp_path / "d.jsonl"), "--model", str(tmp_path / "llava"),
+                                      "--max-length", "64"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert all(family.title in " ".join(result.output.split()) for family in FAMILIES), result.output
+    result = CliRunner().invoke(app, ["lint", str(tmp_path / "d.jsonl"), "--family", "nope", "--max-length", "64"])
+    assert result.exit_code == 2 and all(family.name in result.output for family in FAMILIES), result.output
 
 
 def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

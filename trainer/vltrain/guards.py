@@ -211,7 +211,7 @@ def _same_tokens(config: FitConfig, model_dir: Path, family: ModelFamily, facts:
     from vlprep.counting.token_probe import PROBE_NAME, compare_probe, load_probe
 
     settings = CountSettings.from_manifest(manifest)
-    if family != settings.family:
+    if not family.counts_like(settings.family):
         return False, f"it is a {family.title} model and the cache was counted for {settings.family.title}"
     geometry, expected = _image_geometry(model_dir, family), family.geometry()
     if geometry != expected:

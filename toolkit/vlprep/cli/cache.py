@@ -18,10 +18,10 @@ from vlprep.cli.errors import announce, err
 from vlprep.cli.formats import DocumentFormat
 from vlprep.cli.options import (Engine, EngineOption, Fast, Files, Fps, FpsMaxFrames, FpsMinFrames, ImageMaxTokens,
                                 ImageMinTokens, ImageRoot, ImageTimeout, MaxImagePixels, MaxImages, MaxLength,
-                                MaxLineBytes, MaxPixels, MaxRatio, Model, Quiet, RayAddress, TrustRemoteCode,
+                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, Quiet, RayAddress, TrustRemoteCode,
                                 VideoMaxTokens, VideoMinTokens, VideoTimeout, Workers, count_settings,
                                 embedded_fallback, engine_choice, parse_verify, pipeline_options, refuse_flag_values,
-                                video_settings)
+                                video_settings, model_or_family)
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.errors import EXIT_INTERRUPTED, ProblemsFound, ProcessorError, Terminated, UsageError, machine_fault
 from vlprep.inputs.discovery import check_inputs
@@ -38,6 +38,7 @@ def cache(
     val_ratio: Annotated[float, typer.Option("--val-ratio", min=0.0, max=1.0, help="Fraction of records for val.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the val split and the verification sample.")] = 42,
     model: Model = None,
+    family: Family = None,
     trust_remote_code: TrustRemoteCode = False,
     image_max_tokens: ImageMaxTokens = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
@@ -80,6 +81,7 @@ def cache(
 
     Example: [bold]vlprep cache data.jsonl --out arrow/ --val-ratio 0.02 --max-length 4096[/]
     """
+    model = model_or_family(model, family)
     from vlprep.cache.build import ENCODER_LOG, CacheRequest, build_cache  # lazy: see vlprep.cli.app
     from vlprep.cache.swift_oracle import OracleExited
 

@@ -11,10 +11,10 @@ from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce
 from vlprep.cli.options import (Engine, EngineOption, FailOn, Fast, Files, Fps, FpsMaxFrames, FpsMinFrames, ImageMaxTokens,
                                 ImageMinTokens, ImageRoot, ImageTimeout, MaxImagePixels, MaxImages, MaxLength,
-                                MaxLineBytes, MaxPixels, MaxRatio, Model, OutputFormat, Quiet, RayAddress,
+                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, OutputFormat, Quiet, RayAddress,
                                 TrustRemoteCode, VideoMaxTokens, VideoMinTokens, VideoTimeout, Workers, active_rules,
                                 count_settings, embedded_fallback, engine_choice, pipeline_options, refuse_flag_values,
-                                video_settings)
+                                video_settings, model_or_family)
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.errors import ProcessorError
 from vlprep.inputs.discovery import check_inputs
@@ -52,6 +52,7 @@ def lint(
     video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
     max_length: MaxLength = None,
     model: Model = None,
+    family: Family = None,
     trust_remote_code: TrustRemoteCode = False,
     image_max_tokens: ImageMaxTokens = None,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
@@ -70,6 +71,7 @@ def lint(
 
     Example: [bold]vlprep lint data.jsonl --max-length 4096 --format json > report.json[/]
     """
+    model = model_or_family(model, family)
     refuse_flag_values(files)
     files = check_inputs(files, "lint", announce)
     engine_name, ray_address = engine_choice(engine, ray_address)

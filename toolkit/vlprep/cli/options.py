@@ -11,7 +11,7 @@ import typer
 
 from vlprep.checks.images import ImageLimits
 from vlprep.counting.settings import CountSettings, VideoSettings
-from vlprep.models.registry import DEFAULT_FAMILY
+from vlprep.models.registry import DEFAULT_FAMILY, FAMILIES
 from vlprep.errors import ProcessorError, UsageError
 from vlprep.records.rules import select_codes
 from vlprep.run.pipeline import PipelineOptions
@@ -75,6 +75,9 @@ VideoTimeout = Annotated[float, typer.Option(
                                       "before it is reported (V014).")]
 Model = Annotated[Optional[str], typer.Option(
     "--model", help="Hub id or local directory of a Qwen3-VL model/processor (default: the embedded offline one).")]
+Family = Annotated[Optional[str], typer.Option(
+    "--family", help="Count with this model family's embedded offline processor: "
+                     + ", ".join(family.name for family in FAMILIES) + " (instead of --model).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", metavar="",
                                                help="Allow code shipped in the model directory to run (off by default).")]
 ImageMaxTokens = Annotated[Optional[int], typer.Option(
@@ -197,3 +200,15 @@ def parse_what_if(value: Optional[str]) -> list[int]:
     if not values or min(values) < 1:
         raise UsageError(f"--image-max-tokens {value!r}: positive numbers")
     return values
+
+
+def model_or_family(model: Optional[str], family: Optional[str]) -> Optional[str]:
+    """`--family NAME` is the family's embedded processor (vlprep.counting.processor takes the name as --model)."""
+    if family is None:
+        return model
+    if model is not None:
+        raise UsageError("--model and --family name two processors; pass one (--family picks an embedded processor)")
+    if family not in {known.name for known in FAMILIES}:
+        raise UsageError(f"--family {family!r} is not a model family vlprep counts for; choose one of "
+                         + ", ".join(known.name for known in FAMILIES))
+    return family

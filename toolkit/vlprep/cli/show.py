@@ -12,8 +12,8 @@ from rich.console import Console
 from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce
 from vlprep.cli.formats import DocumentFormat
-from vlprep.cli.options import (ImageMaxTokens, ImageMinTokens, ImageRoot, MaxRatio, Model, TrustRemoteCode,
-                                count_settings)
+from vlprep.cli.options import (ImageMaxTokens, ImageMinTokens, ImageRoot, MaxRatio, Family, Model, TrustRemoteCode,
+                                count_settings, model_or_family)
 from vlprep.counting.settings import CountSettings
 from vlprep.errors import UsageError
 from vlprep.inputs.discovery import check_inputs
@@ -26,6 +26,7 @@ def show(
     output_format: Annotated[DocumentFormat, typer.Option("--format", help="text or json (ids, labels, spans).")
                              ] = DocumentFormat.text,
     model: Model = None,
+    family: Family = None,
     trust_remote_code: TrustRemoteCode = False,
     image_min_tokens: ImageMinTokens = CountSettings.image_min_tokens,
     image_max_tokens: ImageMaxTokens = None,
@@ -39,6 +40,7 @@ def show(
 
     Example: [bold]vlprep show arrow/ --row 3[/]   [bold]vlprep show data.jsonl:17 --format json[/]
     """
+    model = model_or_family(model, family)
     from vlprep.insight.show import locate_in_cache, locate_in_jsonl, parse_target, print_view, record_view
     from vlprep.counting.counter import counter_for_manifest, counter_for_model
 

@@ -14,9 +14,9 @@ from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce
 from vlprep.cli.formats import DocumentFormat
 from vlprep.cli.options import (BatchSize, Epochs, Fps, FpsMaxFrames, FpsMinFrames, Gpus, GradAccum, ImageMinTokens,
-                                ImageRoot, MaxRatio, Model, PackingLength, PackingNumProc, PackingStrategy, Strategy,
+                                ImageRoot, MaxRatio, Family, Model, PackingLength, PackingNumProc, PackingStrategy, Strategy,
                                 TrustRemoteCode, VideoMaxTokens, VideoMinTokens, WhatIf, Workers, count_settings,
-                                parse_what_if, video_settings)
+                                parse_what_if, video_settings, model_or_family)
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.inputs.discovery import check_inputs
 from vlprep.insight.mixture import collect_mixture, is_mixture
@@ -70,6 +70,7 @@ def stats(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the plots (lengths, pack fill, pixel-limit "
                                                                "what-if) to this PNG.")] = None,
     model: Model = None,
+    family: Family = None,
     trust_remote_code: TrustRemoteCode = False,
     image_root: ImageRoot = None,
     workers: Workers = default_workers(),
@@ -82,6 +83,7 @@ def stats(
 
     Example: [bold]vlprep stats arrow/ --batch-size 2 --grad-accum 8 --gpus 8 --image-max-tokens 1024,4096,16384[/]
     """
+    model = model_or_family(model, family)
     from vlprep.insight.packing import TrainingShape
     from vlprep.insight.stats import stats_document
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vlprep.errors import ProcessorError
 from vlprep.models.family import ModelFamily
-from vlprep.models.registry import DEFAULT_FAMILY
+from vlprep.models.registry import DEFAULT_FAMILY, FAMILIES, family_for_model_dir
 
 if TYPE_CHECKING:  # transformers (and torch under it) take seconds to import: only what builds or loads imports them
     from transformers.processing_utils import ProcessorMixin
@@ -49,6 +49,11 @@ def embedded_processor_dir(family: ModelFamily = DEFAULT_FAMILY) -> Path:
     if not target.is_dir():
         _build_atomically(target, family)
     return target
+
+
+def embedded_family(model: str) -> ModelFamily | None:
+    """The family whose embedded processor `--model NAME` (or `--family NAME`) names, if NAME is a family's name."""
+    return next((family for family in FAMILIES if family.name == model), None)
 
 
 def _build_atomically(target: Path, family: ModelFamily) -> None:
@@ -81,8 +86,11 @@ def resolve_model_dir(model: str | None, trust_remote_code: bool = False) -> Pat
     if model is None:
         return embedded_processor_dir()
     local = Path(model).expanduser()
+    if not local.exists() and (family := embedded_family(model)) is not None:
+        return embedded_processor_dir(family)
     if local.is_dir():
         refuse_shipped_code(local, trust_remote_code)
+        family_for_model_dir(local)  # an unsupported family is refused before anything loads it
         return local
     if local.exists() or model.startswith((".", "/", "~")):
         raise ProcessorError(f"--model {model!r} is not a model directory; pass a directory or a Hub id")

@@ -193,11 +193,14 @@ def _expand_image_pads(input_ids: list[int], labels: list[int], grids: tuple[tup
 
 # ---- the template's segmentation -------------------------------------------------------------------------------
 
-def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | None, list[dict[str, Any]]]:
+def _prepare_messages(record: dict[str, Any], image_count: int, family: ModelFamily
+                      ) -> tuple[str | None, list[dict[str, Any]]]:
     """System split off (the tools prompt added), missing image tags prepended, tool calls rendered, tool turns and
     repeated roles folded, as ms-swift does. An assistant turn keeps its text as (text, loss) parts: ms-swift merges
     consecutive assistant turns into a list whose parts keep their own `loss`."""
     messages = [dict(turn) for turn in record["messages"]]
+    if family.trims_content:
+        _trim_contents(messages)
     system = messages.pop(0)["content"] if messages and messages[0]["role"] == "system" else None
     if record.get("tools"):
         system = tools_system_prompt(record["tools"], system)
@@ -230,7 +233,36 @@ def _prepare_messages(record: dict[str, Any], image_count: int) -> tuple[str | N
         else:
             folded.append(turn)
         index += 1
+    if family.non_thinking_prefix:
+        _thinking_prefixes(folded, family.non_thinking_prefix)
     return system, folded
+
+
+def _trim_contents(messages: list[dict[str, Any]]) -> None:
+    """The Qwen3.5 template (a family with `trims_content`)'s `|trim` of user/system/tool text and its canonical `<think>` re-wrapping."""
+    for turn in messages:
+        content = turn.get("content")
+        if not isinstance(content, str):
+            continue
+        stripped = content.strip()
+        if turn["role"] == "assistant" and "<think>" in stripped and "</think>" in stripped:
+            before, _, after = stripped.partition("</think>")
+            reasoning = before.rstrip("\n").rsplit("<think>", 1)[-1].lstrip("\n").strip()
+            stripped = f"<think>\n{reasoning}\n</think>\n\n{after.lstrip(chr(10))}"
+        if turn["role"] in ("user", "system", "tool", "assistant"):
+            turn["content"] = stripped
+
+
+def _thinking_prefixes(messages: list[dict[str, Any]], prefix: str) -> None:
+    """ms-swift in training: the non-thinking prefix before every assistant reply not starting with `<think>`, in every
+    round (earlier rounds keep their reasoning too: measured against ms-swift 4.6's train mode)."""
+    for turn in messages:
+        if turn["role"] != "assistant" or not turn["parts"]:
+            continue
+        first, loss = turn["parts"][0]
+        if not first.startswith(("<think>", prefix)):
+            turn["parts"] = [(prefix + first, loss)] + turn["parts"][1:]
+        turn["content"] = "".join(text for text, _ in turn["parts"])
 
 
 def tools_system_prompt(tools: list[dict[str, Any]], system: str | None) -> str:
@@ -294,7 +326,7 @@ def _segments(record: dict[str, Any], images: list[ImageInfo], family: ModelFami
               ) -> list[tuple[str, bool]]:
     """The merged (text, trained) segments the template tokenizes one by one."""
     image_count = len(images)
-    system, messages = _prepare_messages(record, image_count)
+    system, messages = _prepare_messages(record, image_count, family)
     if messages and messages[0]["role"] == "assistant":
         messages.insert(0, {"role": "user", "content": ""})
     if len(messages) % 2:

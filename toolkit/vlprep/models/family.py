@@ -47,9 +47,18 @@ class ModelFamily:
     probe_texts: tuple[str, ...]  # texts whose ids a cache stores (vlprep.counting.token_probe)
     build_key: Callable[[], str]  # hash of everything the embedded build reads
     build_processor: Callable[[Path], None]  # writes the embedded processor directory
+    # ms-swift template behaviour that changes the text (vlprep.counting.tokens): the prefix put before an assistant
+    # reply without `<think>` when thinking is on, and `|trim` of user/system/tool content with <think> re-wrapping.
+    non_thinking_prefix: str = ""
+    trims_content: bool = False
 
     def __repr__(self) -> str:
         return f"ModelFamily({self.name!r})"
+
+    def counts_like(self, other: "ModelFamily") -> bool:
+        """Same tokens for the same record: same template, vocabulary and text rules (a MoE and its dense family)."""
+        return (self.template, self.reference, self.non_thinking_prefix, self.trims_content) == \
+            (other.template, other.reference, other.non_thinking_prefix, other.trims_content)
 
     @property
     def factor(self) -> int:

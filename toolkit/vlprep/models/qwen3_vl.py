@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import resources
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +74,9 @@ def build_processor_dir(out_dir: Path) -> None:
 
     vocab, merges = bpe_vocab_merges(read_ranks(_tiktoken_path()))
     processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**_reference_settings("preprocessor_config.json")),
+        image_processor=Qwen2VLImageProcessor(**reference_settings(QWEN3_VL, "preprocessor_config.json")),
         tokenizer=_build_tokenizer(vocab, merges),
-        video_processor=Qwen3VLVideoProcessor(**_reference_settings("video_preprocessor_config.json")),
+        video_processor=Qwen3VLVideoProcessor(**reference_settings(QWEN3_VL, "video_preprocessor_config.json")),
         chat_template=QWEN3_VL.reference_file("chat_template.jinja").read_text(encoding="utf-8"),
     )
     processor.save_pretrained(out_dir)
@@ -85,11 +86,8 @@ def build_processor_dir(out_dir: Path) -> None:
 
 def _build_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Qwen2Tokenizer:
     """The Qwen2 pipeline (NFC, Qwen2 split regex, byte-level BPE) with the 26 added tokens at their official ids."""
-    from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
-    specs = QWEN3_VL.special_tokens()
-    added = {spec["id"]: AddedToken(spec["content"], special=spec["special"], normalized=False) for spec in specs}
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
@@ -97,20 +95,33 @@ def _build_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Qw
         bos_token=None,
         eos_token=EOS_TOKEN,
         pad_token=PAD_TOKEN,
-        added_tokens_decoder=added,
+        added_tokens_decoder=added_tokens(QWEN3_VL),
         model_max_length=262144,
         errors="replace",
         split_special_tokens=False,
     )
-    wrong = [spec["content"] for spec in specs if tokenizer.convert_tokens_to_ids(spec["content"]) != spec["id"]]
-    if wrong:
-        raise ProcessorError(f"added tokens landed at the wrong ids: {wrong}")
+    check_added_tokens(tokenizer, QWEN3_VL)
     return tokenizer
 
 
-def _reference_settings(name: str) -> dict[str, Any]:
+def added_tokens(family: ModelFamily) -> dict[int, Any]:
+    """The family's added tokens as transformers' `added_tokens_decoder` takes them."""
+    from tokenizers import AddedToken
+
+    return {spec["id"]: AddedToken(spec["content"], special=spec["special"], normalized=False)
+            for spec in family.special_tokens()}
+
+
+def check_added_tokens(tokenizer: Any, family: ModelFamily) -> None:
+    specs = family.special_tokens()
+    wrong = [spec["content"] for spec in specs if tokenizer.convert_tokens_to_ids(spec["content"]) != spec["id"]]
+    if wrong:
+        raise ProcessorError(f"added tokens landed at the wrong ids: {wrong}")
+
+
+def reference_settings(family: ModelFamily, name: str) -> dict[str, Any]:
     """A reference preprocessor config without its class-name keys."""
-    config = json.loads(QWEN3_VL.reference_file(name).read_text(encoding="utf-8"))
+    config = json.loads(family.reference_file(name).read_text(encoding="utf-8"))
     return {key: value for key, value in config.items() if key not in _CLASS_KEYS}
 
 
@@ -152,3 +163,7 @@ QWEN3_VL = ModelFamily(
     build_key=build_key,
     build_processor=build_processor_dir,
 )
+# Qwen3-VL's MoE checkpoints (30B-A3B, 235B-A22B) count like the dense ones; ms-swift loads them as qwen3_vl_moe.
+QWEN3_VL_MOE = replace(QWEN3_VL, name="qwen3-vl-moe", title="Qwen3-VL MoE", model_type="qwen3_vl_moe",
+                       config_model_types=("qwen3_vl_moe",), architectures=("Qwen3VLMoeForConditionalGeneration",),
+                       config_class="Qwen3VLMoeConfig", model_class="Qwen3VLMoeForConditionalGeneration")

@@ -11,9 +11,10 @@ from typing import Any
 
 from vlprep.errors import ProcessorError
 from vlprep.models.family import ModelFamily
-from vlprep.models.qwen3_vl import QWEN3_VL
+from vlprep.models.qwen3_5 import QWEN3_5, QWEN3_5_MOE
+from vlprep.models.qwen3_vl import QWEN3_VL, QWEN3_VL_MOE
 
-FAMILIES: tuple[ModelFamily, ...] = (QWEN3_VL,)
+FAMILIES: tuple[ModelFamily, ...] = (QWEN3_VL, QWEN3_VL_MOE, QWEN3_5, QWEN3_5_MOE)
 # The embedded processor's family; also a processor-only folder's (no config.json) and a cache's from before the
 # manifest recorded a family.
 DEFAULT_FAMILY = QWEN3_VL
