@@ -84,3 +84,13 @@ def decide(pending: PendingRows, pictures: PictureIndex, seed: int, ratio: float
                                              "val": sum(1 for n in rows_of[True].values() if n > 1)},
                "groups_in_both": len(rows_of[False].keys() & rows_of[True].keys())}
     return GroupSplit(val, summary)
+
+
+def describe_split(split: dict[str, Any]) -> str | None:
+    """One line on how a cache's val split was made (the cache summary and `vlprep stats`)."""
+    if split.get("by") != "picture":
+        return {"record": "split record by record (--split-by record)", "file": "val from --val file(s)"}.get(
+            split.get("by", ""))
+    groups = split["groups"]
+    return (f"split by picture group (--near-distance {split['near_distance']}): {groups['train']:,} group(s) in "
+            f"train, {groups['val']:,} in val, {split['groups_in_both']} in both")

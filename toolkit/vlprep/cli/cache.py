@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vlprep.cache.split import describe_split
 from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce, err
 from vlprep.cli.formats import DocumentFormat
@@ -142,6 +143,8 @@ def cache(
         console = Console(soft_wrap=True)
         console.print(f"[bold]{out}[/]: {counts['train']:,} train, {counts['val']:,} val, "
                       f"{counts['rejected']:,} rejected = {counts['input_lines']:,} input lines")
+        if (split_line := describe_split(manifest["split"])) and request.val_ratio:
+            console.print(f"  {split_line}")
         for split, stats in manifest["lengths"].items():
             if stats["records"]:
                 console.print(f"  {split} lengths: min {stats['min']:,}, mean {stats['mean']:,}, p95 {stats['p95']:,}, "
