@@ -140,6 +140,7 @@ def main() -> None:
         result["scale"] = scale([int(size) for size in args.index_sizes.split(",")])
         for row in result["scale"]:
             print(row, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=1))
 
 
