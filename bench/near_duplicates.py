@@ -6,7 +6,8 @@ and how the picture index grows.
 1. quality: `--scenes` generated landscapes (tests/picture_fixtures.py: one scene type, every picture different), each
    saved five ways; the share of copies within each distance (found), and of distinct pairs within it (false positives);
 2. cost: `vlprep lint -j 1 --format json` (full decode, and --fast) on `--lint-images` records of one 480x360 JPEG each,
-   with the fingerprint and with it switched off (vlprep.checks.images._fingerprint patched to return None), records/s;
+   with the fingerprint and with it switched off (vlprep.checks.images._fingerprint and _file_digest patched to
+   return None), records/s;
 3. scale: `--index-sizes` fingerprints (clusters of near copies, like a scraped set) observed by vlprep.lint.pictures'
    PictureIndex, one record each, in a fresh process: seconds and peak RSS (ru_maxrss) per size.
 """
@@ -54,7 +55,7 @@ def quality(scenes: int, folder: Path) -> dict:
 
 
 _LINT = ("import sys, vlprep.checks.images as m\n"
-         "if sys.argv.pop(1) == 'off': m._fingerprint = lambda image, decoded: None\n"
+         "if sys.argv.pop(1) == 'off': m._fingerprint, m._file_digest = (lambda image, decoded: None), (lambda h: None)\n"
          "from vlprep.cli.app import main\nsys.argv[0] = 'vlprep'\nmain()\n")
 
 
