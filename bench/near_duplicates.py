@@ -55,7 +55,8 @@ def quality(scenes: int, folder: Path) -> dict:
 
 
 _LINT = ("import sys, vlprep.checks.images as m\n"
-         "if sys.argv.pop(1) == 'off': m._fingerprint, m._file_digest = (lambda image, decoded: None), (lambda h: None)\n"
+         "if sys.argv.pop(1) == 'off':\n"
+         "    m._fingerprint, m._file_digest = (lambda image, decoded: None), (lambda handle: None)\n"
          "from vlprep.cli.app import main\nsys.argv[0] = 'vlprep'\nmain()\n")
 
 

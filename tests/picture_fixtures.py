@@ -27,7 +27,8 @@ def scene(seed: int, width: int = 480, height: int = 360) -> Image.Image:
         draw.ellipse([x - radius, horizon - radius // 2, x + radius, horizon + radius // 2],
                      fill=(grey, grey, rng.randint(30, 90)))
     x, y, radius = rng.randint(20, width - 20), rng.randint(10, horizon), rng.randint(10, 40)
-    draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, rng.randint(200, 255), rng.randint(0, 120)))
+    sun = (255, rng.randint(200, 255), rng.randint(0, 120))
+    draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=sun)
     for _ in range(rng.randint(3, 12)):
         x, y, tall = rng.randint(0, width), rng.randint(horizon, height), rng.randint(20, 80)
         draw.rectangle([x - 3, y - tall, x + 3, y], fill=(90, 60, 30))

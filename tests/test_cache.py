@@ -132,7 +132,10 @@ def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embed
     jsonschema.validate(built, json.loads((SCHEMAS / "manifest.schema.json").read_text()))
     assert built["inputs"] == [{"path": str(DEMO), "role": "train", "size": DEMO.stat().st_size, "sha256": sha256(DEMO),
                                 "lines": DEMO_LINES}]
-    assert built["split"] == {"val_ratio": 0.3, "seed": 42, "val_files": []}
+    split = built["split"]
+    assert (split["val_ratio"], split["seed"], split["val_files"], split["by"], split["groups_in_both"]) == (
+        0.3, 42, [], "picture", 0)
+    assert sum(split["groups"].values()) <= DEMO_LINES - 2 and split["groups"]["val"] > 0
     assert built["rejects_by_code"] == {"I004": 1, "M001": 1}
     assert built["processor"]["fingerprint"] == processor_fingerprint(embedded_processor)
     assert built["counting"]["image_max_tokens"] == CountSettings().image_max_tokens
