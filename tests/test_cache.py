@@ -133,7 +133,10 @@ def test_demo_manifest_matches_its_schema_and_the_build(demo_cache: Built, embed
     jsonschema.validate(built, json.loads((SCHEMAS / "manifest.schema.json").read_text()))
     assert built["inputs"] == [{"path": str(DEMO), "role": "train", "size": DEMO.stat().st_size, "sha256": sha256(DEMO),
                                 "lines": DEMO_LINES}]
-    assert built["split"] == {"val_ratio": 0.3, "seed": 42, "val_files": []}
+    split = built["split"]
+    assert (split["val_ratio"], split["seed"], split["val_files"], split["by"], split["groups_in_both"]) == (
+        0.3, 42, [], "picture", 0)
+    assert sum(split["groups"].values()) <= DEMO_LINES - 2 and split["groups"]["val"] > 0
     assert built["rejects_by_code"] == {"I004": 1, "M001": 1}
     assert built["processor"]["fingerprint"] == processor_fingerprint(embedded_processor)
     assert built["counting"]["image_max_tokens"] == CountSettings().image_max_tokens
@@ -358,7 +361,9 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     big.write_text("".join(demo_lines[i % len(demo_lines)] + "\n" for i in range(1200)), encoding="utf-8")
     out = tmp_path / "big-cache"
     partial = tmp_path / ".big-cache.vlprep-partial"
-    command = [str(big), "--out", str(out), "--workers", "1", "--verify", "0", "--shard-lines", "100", "-q"]
+    # --val-ratio: the picture groups (every demo picture repeats) are decided after the last shard, from resumed state
+    command = [str(big), "--out", str(out), "--workers", "1", "--verify", "0", "--shard-lines", "100", "-q",
+               "--val-ratio", "0.3"]
     code, stderr = signal_build_after_shards(out, [str(big), *command[3:]], shards=2)
     assert code == 130, stderr
     assert "interrupted" in stderr and "--resume" in stderr
@@ -389,6 +394,7 @@ def test_interrupted_build_leaves_no_cache_and_resumes_to_the_same_rows(tmp_path
     resumed_counts, whole_counts = manifest(out)["counts"], manifest(whole)["counts"]
     assert resumed_counts == whole_counts
     assert resumed_counts["input_lines"] == 1200
+    assert manifest(out)["split"] == manifest(whole)["split"] and manifest(out)["split"]["groups_in_both"] == 0
 
 
 @pytest.mark.parametrize(("verify", "workers", "expected"), [("3", "1", 3), ("40", "2", DEMO_LINES - 2)])

@@ -48,7 +48,9 @@ def test_full_decode_finds_corruption_that_fast_mode_cannot(tmp_path: Path) -> N
 def test_clean_records_in_each_format_produce_nothing(name: str) -> None:
     code, report = lint_json(str(FIXTURES / f"{name}.jsonl"))
     assert code == 0
-    assert report["diagnostics"] == []
+    found = [(d["line"], d["code"]) for d in report["diagnostics"]]
+    # clean_messages' line 9 embeds line 8's small.png as a data URI: the same picture twice, which D002 is for
+    assert found == ([(9, "D002")] if name == "clean_messages" else [])
     formats = report["summary"]["files"][0]["formats"]
     assert list(formats) == [name.removeprefix("clean_")]
 

@@ -20,8 +20,6 @@ import json
 import os
 import pickle
 import shutil
-import statistics
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,7 +29,9 @@ from typing import Any, TextIO
 
 from vlprep.records.diagnostics import RecordResult
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, run_on
+from vlprep.lint.pictures import DEFAULT_NEAR_DISTANCE, PictureIndex
 from vlprep.lint.tally import Tally
+from vlprep.cache.split import LengthStats, PendingRows, decide, in_val
 from vlprep.cache.manifest import (CACHE_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, data_file_checksums, file_sha256,
                              is_cache_dir, library_versions, now_iso, partial_dir, vlprep_version)
 from vlprep.run.pipeline import PipelineOptions
@@ -67,6 +67,8 @@ class CacheRequest:
     val_files: list[Path] = field(default_factory=list)
     val_ratio: float = 0.0
     seed: int = 42
+    split_by: str = "picture"  # or "record" (vlprep.cache.split)
+    near_distance: int = DEFAULT_NEAR_DISTANCE
     model: str | None = None
     trust_remote_code: bool = False
     settings: CountSettings = field(default_factory=CountSettings)
@@ -81,22 +83,6 @@ class CacheRequest:
     max_line_bytes: int = MAX_LINE_BYTES_DEFAULT
     engine: str = "local"  # or "ray" (vlprep.run.ray_engine): the same output; not part of the request key
     ray_address: str | None = None
-
-
-@dataclass
-class LengthStats:
-    lengths: array = field(default_factory=lambda: array("l"))
-
-    def add(self, length: int) -> None:
-        self.lengths.append(length)
-
-    def to_json(self) -> dict[str, Any]:
-        if not self.lengths:
-            return {"records": 0}
-        ordered = sorted(self.lengths)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-        return {"records": len(ordered), "tokens": sum(ordered), "min": ordered[0], "max": ordered[-1],
-                "mean": round(statistics.fmean(ordered), 2), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99)}
 
 
 @dataclass
@@ -118,16 +104,7 @@ class BuildState:
     complete: bool = False  # every input line is in a shard: only assembly and verification remain
     probe: list[dict[str, Any]] = field(default_factory=list)  # the first accepted records (vlprep.counting.token_probe)
     vlprep_version: str | None = field(default_factory=vlprep_version)
-
-
-def in_val(seed: int, file_index: int, number: int, ratio: float) -> bool:
-    """Deterministic split: a hash of (seed, file position, the record's unit number), independent of worker count and
-    machine. The number is the line for JSONL and the 1-based record count for a JSON array, so an array and the same
-    records written as JSONL split alike."""
-    if ratio <= 0:
-        return False
-    digest = hashlib.blake2b(f"{seed}:{file_index}:{number}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < ratio
+    pending: PendingRows = field(default_factory=PendingRows)  # rows whose side the picture groups decide at the end
 
 
 def check_output_folder(out: Path, force: bool) -> None:
@@ -193,7 +170,8 @@ def request_key(request: CacheRequest, inputs: list[dict[str, Any]]) -> str:
     """What decides the output: a resumed build must have been started with the same inputs and settings."""
     decisive = {
         "inputs": [(entry["path"], entry["sha256"], entry["role"]) for entry in inputs],
-        "val_ratio": request.val_ratio, "seed": request.seed, "model": request.model,
+        "val_ratio": request.val_ratio, "seed": request.seed, "model": request.model, "split_by": request.split_by,
+        "near_distance": request.near_distance,
         "settings": request.settings.values(), "pipeline": repr(request.pipeline),
         "max_length": request.max_length, "embed_images": request.embed_images, "verify": request.verify,
         "shard_lines": request.shard_lines, "max_line_bytes": request.max_line_bytes,
@@ -282,7 +260,7 @@ def _start_or_resume(request: CacheRequest, work: Path, key: str, total_lines: i
         return state
     shutil.rmtree(work, ignore_errors=True)
     (work / "shards").mkdir(parents=True)
-    state = BuildState(request_key=key, tally=Tally(frozenset(RULES)), sample=Sample(request.verify, request.seed,
+    state = BuildState(request_key=key, tally=Tally(frozenset(RULES), pictures=PictureIndex(request.near_distance)), sample=Sample(request.verify, request.seed,
                                                                                    total_lines))
     _save_state(work, state)
     return state
@@ -340,11 +318,16 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
             state.rejects_by_code.update(shard.rejects.write(result))
             state.rejected += 1
         else:
-            is_val = file_index >= train_files or in_val(request.seed, file_index, result.number, request.val_ratio)
-            split = "val" if is_val else "train"
-            shard.splits[split].write(cache_row(result, request.embed_images))
-            state.rows[split] += 1
-            state.stats[split].add(result.counted.length)
+            if _grouped(request):  # written with the train rows; its side is decided once every group is known
+                shard.splits["train"].write(cache_row(result, request.embed_images))
+                state.pending.add(state.tally.records - 1, result.counted.length)
+            else:
+                is_val = file_index >= train_files or in_val(request.seed, file_index, result.number,
+                                                             request.val_ratio)
+                split = "val" if is_val else "train"
+                shard.splits[split].write(cache_row(result, request.embed_images))
+                state.rows[split] += 1
+                state.stats[split].add(result.counted.length)
             if len(state.probe) < PROBE_RECORDS:
                 state.probe.append(probe_entry(counter, result.file, result.line, result.record, result.images))
             _note_cached(request, state, result)
@@ -365,6 +348,10 @@ def _write_shards(request: CacheRequest, counter: TokenCounter, verifier: Verifi
     state.shards += 1
     state.complete = True
     _save_state(work, state)
+
+
+def _grouped(request: CacheRequest) -> bool:
+    return request.val_ratio > 0 and request.split_by == "picture"
 
 
 def _note_cached(request: CacheRequest, state: BuildState, result: RecordResult) -> None:
@@ -393,9 +380,16 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
     shutil.rmtree(final, ignore_errors=True)  # left by an assembly that was interrupted
     final.mkdir()
     shards = work / "shards"
+    grouped = decide(state.pending, state.tally.pictures, request.seed, request.val_ratio) if _grouped(request) else None
+    if grouped is not None:
+        for is_val, length in zip(grouped.val, state.pending.lengths):
+            state.rows["val" if is_val else "train"] += 1
+            state.stats["val" if is_val else "train"].add(length)
     for name in SPLITS:
         fingerprint = hashlib.sha256(f"{state.request_key}:{state.vlprep_version}:{name}".encode()).hexdigest()[:16]
-        rows = save_split(sorted(shards.glob(f"{name}-*.arrow")), final / name, fingerprint)
+        source = "train" if grouped is not None else name
+        keep = None if grouped is None else [is_val is (name == "val") for is_val in grouped.val]
+        rows = save_split(sorted(shards.glob(f"{source}-*.arrow")), final / name, fingerprint, keep)
         assert rows == state.rows[name], f"{name}: {rows} rows assembled, {state.rows[name]} written"
     concatenate_files(sorted(shards.glob("rejects-*.jsonl")), final / "rejects.jsonl")
     write_probe(final / PROBE_NAME, counter, state.probe)
@@ -422,6 +416,7 @@ def _finish(request: CacheRequest, facts: ProcessorFacts, counter: TokenCounter,
                    "root": str(request.pipeline.image_root) if request.pipeline.image_root else None},
         "inputs": inputs,
         "split": {"val_ratio": request.val_ratio, "seed": request.seed,
+                  **(grouped.summary if grouped is not None else {"by": "file" if request.val_files else "record"}),
                   "val_files": [str(file.resolve()) for file in request.val_files]},
         "counts": counts,
         "lengths": {name: value.to_json() for name, value in state.stats.items()},

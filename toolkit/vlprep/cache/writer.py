@@ -233,27 +233,30 @@ class ShardWriter:
             self._writer.close()
 
 
-def save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
+def save_split(shards: list[Path], out_dir: Path, fingerprint: str, keep: list[bool] | None = None) -> int:
     """Join a split's shard files, in order, into one `save_to_disk` folder; returns its row count.
 
     Data files roll over at `MAX_SHARD_BYTES`, like `save_to_disk`'s. `fingerprint` is the dataset fingerprint saved
     in state.json: derived by the caller from what decides the content, so the same inputs and settings give
-    byte-identical folders whether or not the build was interrupted and resumed.
+    byte-identical folders whether or not the build was interrupted and resumed. `keep`, when given, selects rows by
+    their position across all the shards (the picture-group split, vlprep.cache.split).
     """
     with naming(out_dir):
-        return _save_split(shards, out_dir, fingerprint)
+        return _save_split(shards, out_dir, fingerprint, keep)
 
 
-def _save_split(shards: list[Path], out_dir: Path, fingerprint: str) -> int:
+def _save_split(shards: list[Path], out_dir: Path, fingerprint: str, keep: list[bool] | None) -> int:
     written: list[Path] = []
     writer: pa.ipc.RecordBatchStreamWriter | None = None
-    rows = size = 0
+    rows = size = seen = 0
     features: dict[str, Any] = {}
     for path in shards:
         with pa.memory_map(str(path)) as source:
             reader = pa.ipc.open_stream(source)
             features = json.loads(reader.schema.metadata[b"huggingface"])["info"]["features"]
             for batch in reader:
+                if keep is not None:
+                    seen, batch = seen + batch.num_rows, batch.filter(pa.array(keep[seen:seen + batch.num_rows]))
                 if not batch.num_rows:
                     continue
                 if writer is None or size + batch.nbytes > MAX_SHARD_BYTES:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from vlprep.checks.fingerprint import phash
 from vlprep.records.diagnostics import ImageInfo
 
 Image.MAX_IMAGE_PIXELS = None  # vlprep enforces its own limit (I005) before any decode
@@ -75,7 +78,10 @@ def check_image(ref: str, base_dir: Path, image_root: Path | None, limits: Image
         return ImageCheck(None, (("I013", f"cannot read {path}: {getattr(error, 'strerror', None) or error}"),))
     with handle:
         try:
-            return inspect_image(handle, str(path), limits)
+            checked = inspect_image(handle, str(path), limits)
+            if checked.info is None:
+                return checked
+            return ImageCheck(dataclasses.replace(checked.info, digest=_file_digest(handle)), checked.problems)
         except Exception as error:  # noqa: BLE001 - a decoder bug on a hostile file is a bad image, never a crash
             return ImageCheck(None, (("I004", f"{path}: unreadable: {type(error).__name__}: {error}"),))
 
@@ -123,12 +129,13 @@ def inspect_image(stream: io.BufferedIOBase, path: str, limits: ImageLimits) -> 
         # decode before the header warnings, which may load frames or EXIF and would swallow a decoding error;
         # the tail check after them, as it moves the stream the lazy image reads from
         integrity_problem = _decode(image, name) if limits.full_decode else None
+        fingerprint = _fingerprint(image, decoded=limits.full_decode and integrity_problem is None)
         problems.extend(_header_warnings(image, name))
         if not limits.full_decode:
             integrity_problem = _tail_problem(stream, image.format, name)
         if integrity_problem:
             problems.append(integrity_problem)
-        return ImageCheck(info, tuple(problems))
+        return ImageCheck(dataclasses.replace(info, phash=fingerprint), tuple(problems))
 
 
 def _header_warnings(image: Image.Image, name: str) -> list[Problem]:
@@ -164,6 +171,28 @@ def _decode(image: Image.Image, name: str) -> Problem | None:
     except Exception as error:  # noqa: BLE001 - any decoder failure is a corrupt image, reported, never raised
         return ("I004", f"{name}: decoding failed: {error}")
     return None
+
+
+def _fingerprint(image: Image.Image, decoded: bool) -> int | None:
+    """The perceptual hash from the pixels the full check decoded; with --fast, from a draft decode (JPEG at 1/8 scale,
+    other formats in full: docs/checks.md gives the cost). None when the pixels do not decode."""
+    try:
+        if not decoded:
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+        return phash(image)
+    except Exception:  # noqa: BLE001 - an undecodable image has no fingerprint; full mode reports it as I004
+        return None
+
+
+def _file_digest(handle: io.BufferedIOBase) -> int:
+    """64-bit BLAKE2b of the file's bytes: byte-identical files under different paths are named by D003."""
+    digest = hashlib.blake2b(digest_size=8)
+    handle.seek(0)
+    while block := handle.read(1 << 20):
+        digest.update(block)
+    return int.from_bytes(digest.digest(), "big")
 
 
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND", "GIF": b";"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -13,22 +14,29 @@ from rich.console import Console
 from rich.markup import escape
 
 from vlprep.cache.manifest import partial_dir
+from vlprep.cache.split import describe_split
 from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce, err
 from vlprep.cli.formats import DocumentFormat
 from vlprep.cli.options import (Engine, EngineOption, Fast, Files, Fps, FpsMaxFrames, FpsMinFrames, ImageMaxTokens,
                                 ImageMinTokens, ImageRoot, ImageTimeout, MaxImagePixels, MaxImages, MaxLength,
-                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, Quiet, RayAddress, TrustRemoteCode,
-                                VideoMaxTokens, VideoMinTokens, VideoTimeout, Workers, count_settings,
+                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, NearDistance, Quiet, RayAddress,
+                                TrustRemoteCode, VideoMaxTokens, VideoMinTokens, VideoTimeout, Workers, count_settings,
                                 embedded_fallback, engine_choice, parse_verify, pipeline_options, refuse_flag_values,
                                 video_settings, model_or_family)
 from vlprep.counting.settings import CountSettings, VideoSettings
 from vlprep.errors import EXIT_INTERRUPTED, ProblemsFound, ProcessorError, Terminated, UsageError, machine_fault
 from vlprep.inputs.discovery import check_inputs
+from vlprep.lint.pictures import DEFAULT_NEAR_DISTANCE
 from vlprep.records.rules import RULES
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, default_workers
 from vlprep.run.pipeline import PipelineOptions
 from vlprep.run.progress import StatusLine, with_progress
+
+
+class SplitBy(str, Enum):
+    picture = "picture"
+    record = "record"
 
 
 def cache(
@@ -37,6 +45,11 @@ def cache(
     val: Annotated[Optional[list[Path]], typer.Option("--val", help="Validation JSONL file(s) (instead of --val-ratio).")] = None,
     val_ratio: Annotated[float, typer.Option("--val-ratio", min=0.0, max=1.0, help="Fraction of records for val.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the val split and the verification sample.")] = 42,
+    split_by: Annotated[SplitBy, typer.Option(
+        "--split-by", help="picture: records sharing a picture group (near-duplicate pictures, transitively) land on "
+                           "one side of --val-ratio's split; record: each record on its own (the old split).")
+                        ] = SplitBy.picture,
+    near_distance: NearDistance = DEFAULT_NEAR_DISTANCE,
     model: Model = None,
     family: Family = None,
     trust_remote_code: TrustRemoteCode = False,
@@ -94,7 +107,8 @@ def cache(
     video = video_settings(fps, fps_min_frames, fps_max_frames, video_min_tokens, video_max_tokens)
     settings = count_settings(image_max_tokens, image_min_tokens, max_pixels, max_ratio, video)
     request = CacheRequest(
-        train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, model=model,
+        train_files=files, val_files=val_files, out=out, val_ratio=val_ratio, seed=seed, split_by=split_by.value,
+        near_distance=near_distance, model=model,
         trust_remote_code=trust_remote_code, settings=settings,
         pipeline=pipeline_options(image_root, fast, max_image_pixels, max_ratio, max_images, image_timeout, video,
                                   video_timeout),
@@ -133,6 +147,8 @@ def cache(
         console = Console(soft_wrap=True)
         console.print(f"[bold]{out}[/]: {counts['train']:,} train, {counts['val']:,} val, "
                       f"{counts['rejected']:,} rejected = {counts['input_lines']:,} input lines")
+        if (split_line := describe_split(manifest["split"])) and request.val_ratio:
+            console.print(f"  {split_line}")
         for split, stats in manifest["lengths"].items():
             if stats["records"]:
                 console.print(f"  {split} lengths: min {stats['min']:,}, mean {stats['mean']:,}, p95 {stats['p95']:,}, "

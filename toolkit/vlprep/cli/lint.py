@@ -11,7 +11,7 @@ from vlprep.checks.images import ImageLimits
 from vlprep.cli.errors import announce
 from vlprep.cli.options import (Engine, EngineOption, FailOn, Fast, Files, Fps, FpsMaxFrames, FpsMinFrames, ImageMaxTokens,
                                 ImageMinTokens, ImageRoot, ImageTimeout, MaxImagePixels, MaxImages, MaxLength,
-                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, OutputFormat, Quiet, RayAddress,
+                                MaxLineBytes, MaxPixels, MaxRatio, Family, Model, NearDistance, OutputFormat, Quiet, RayAddress,
                                 TrustRemoteCode, VideoMaxTokens, VideoMinTokens, VideoTimeout, Workers, active_rules,
                                 count_settings, embedded_fallback, engine_choice, pipeline_options, refuse_flag_values,
                                 video_settings, model_or_family)
@@ -21,6 +21,7 @@ from vlprep.inputs.discovery import check_inputs
 from vlprep.inputs.formats import open_source
 from vlprep.inputs.streams import is_stdin
 from vlprep.lint.report import make_writer
+from vlprep.lint.pictures import DEFAULT_NEAR_DISTANCE, PictureIndex
 from vlprep.lint.tally import Tally, lint_results
 from vlprep.records.rules import Severity
 from vlprep.run.engine import MAX_LINE_BYTES_DEFAULT, default_workers, run_on
@@ -50,6 +51,7 @@ def lint(
     max_line_bytes: MaxLineBytes = MAX_LINE_BYTES_DEFAULT,
     image_timeout: ImageTimeout = PipelineOptions.image_timeout_s,
     video_timeout: VideoTimeout = PipelineOptions.video_timeout_s,
+    near_distance: NearDistance = DEFAULT_NEAR_DISTANCE,
     max_length: MaxLength = None,
     model: Model = None,
     family: Family = None,
@@ -84,7 +86,7 @@ def lint(
     reads_stdin = any(is_stdin(file) for file in files)  # read once, as it comes: no total for the progress bar
     total = None if reads_stdin else sum(open_source(file, max_line_bytes).count() for file in files)
     started = time.perf_counter()
-    tally = Tally(active)
+    tally = Tally(active, pictures=PictureIndex(near_distance))
     writer = make_writer(output_format.value, show_all)
     stream = run_on(engine_name, ray_address, files, options, workers, max_line_bytes,
                     counter_factory=(lambda: counter) if counter else None)

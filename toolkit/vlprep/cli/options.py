@@ -67,6 +67,10 @@ MaxRatio = Annotated[int, typer.Option(
          "smart_resize, which vlprep counts with, refuses larger ratios.")]
 MaxImages = Annotated[int, typer.Option("--max-images", min=1, help="Most images per record (L002).")]
 MaxLineBytes = Annotated[int, typer.Option("--max-line-bytes", min=1024, help="Longer lines are rejected unread (J006).")]
+NearDistance = Annotated[int, typer.Option(
+    "--near-distance", min=0, max=15,
+    help="Pictures whose 64-bit perceptual hashes differ in at most this many bits are near-duplicates (D002, D004, "
+         "the cache's picture groups).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bar or status line.")]
 ImageTimeout = Annotated[float, typer.Option("--image-timeout", min=0.01,
                                              help="Seconds one image check may take before it is reported (I014).")]

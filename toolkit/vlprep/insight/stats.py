@@ -355,6 +355,7 @@ def summary(collected: Collected) -> dict[str, Any]:
         "input_lines": collected.input_lines,
         "records": len(rows),
         "rejected": collected.manifest["counts"]["rejected"] if collected.manifest else collected.input_lines - len(rows),
+        "split": collected.manifest.get("split") if collected.manifest else None,
         "rejects_by_rule": dict(sorted(collected.rejects_by_code.items())),
         "reject_examples": collected.reject_examples,
         "counting": collected.settings.to_json(),

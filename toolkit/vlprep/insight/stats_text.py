@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from vlprep.cache.split import describe_split
+
 
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
@@ -16,6 +18,8 @@ def print_stats(doc: dict[str, Any], console: Console) -> None:
     lengths = doc["lengths"]
     console.print(f"[bold]{', '.join(doc['paths'])}[/] ({doc['source']}): {doc['records']:,} records, "
                   f"{doc['rejected']:,} rejected, {doc['input_lines']:,} input lines")
+    if doc.get("split") and doc["split"].get("val_ratio") and (split_line := describe_split(doc["split"])):
+        console.print(f"  {split_line}")
     console.print(f"  tokens {doc['tokens']:,}: image {pct(doc['image_token_share'])}, video "
                   f"{pct(doc['video_token_share'])}, text "
                   f"{pct(doc['text_token_share'])}; trained (label != -100) {doc['trained_tokens']:,} = "

@@ -41,6 +41,7 @@ def summary_json(tally: Tally, elapsed_s: float) -> dict[str, Any]:
         "by_severity": {key: by_severity.get(key, 0) for key in ("error", "warning", "info")},
         "counts": dict(sorted(tally.counts.items())),
         "files": [{"path": f.path, "lines": f.lines, "formats": dict(f.formats)} for f in tally.files],
+        "pictures": tally.pictures.summary(),
     }
 
 
@@ -103,6 +104,7 @@ class TextWriter:
         for file in tally.files:
             formats = ", ".join(f"{name} {count:,}" for name, count in file.formats.most_common()) or "none"
             console.print(f"  {escape(file.path)}: {file.lines:,} lines; formats detected: {formats}")
+        _print_pictures(console, tally.pictures.summary())
         if not tally.counts:
             console.print("[green]No problems found.[/]")
             return
@@ -121,6 +123,17 @@ class TextWriter:
             remaining = tally.counts[code] - len(self._examples[code])
             if remaining > 0:
                 console.print(f"  … and {remaining:,} more {code} (all of them: --show-all, or --format json)")
+
+
+def _print_pictures(console: Console, pictures: dict[str, Any]) -> None:
+    if not pictures["distinct_pictures"]:
+        return
+    console.print(f"  pictures: {pictures['distinct_pictures']:,} distinct, {pictures['groups']:,} group(s) "
+                  f"(near-duplicates within {pictures['near_distance']} bits joined); "
+                  f"{pictures['grouped_records']:,} records share a picture group")
+    for group in pictures["largest"]:
+        console.print(f"    {group['records']:,} records in the group first seen at {escape(group['first'])}",
+                      highlight=False)
 
 
 def make_writer(fmt: str, show_all: bool = False) -> ReportWriter:

@@ -1,4 +1,5 @@
-"""Cross-record checks and the tally of a run: duplicates (D001), mixed formats per file (F001), counts per rule.
+"""Cross-record checks and the tally of a run: duplicates (D001; near-duplicate pictures D002-D004 in
+vlprep.lint.pictures), mixed formats per file (F001), counts per rule.
 
 Records arrive in input order from the engine; everything here runs in the parent process and keeps O(1) state per
 record (a 64-bit fingerprint and the packed position of its first occurrence, about 100 bytes per distinct record in a
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from vlprep.lint.pictures import PictureIndex
 from vlprep.records.diagnostics import Diagnostic, RecordResult, position
 from vlprep.records.canonical import FORMAT_FAMILY
 from vlprep.records.rules import RULES, Severity
@@ -78,22 +80,29 @@ class Tally:
     files: list[FileTally] = field(default_factory=list)
     # fingerprint -> file index << 80 | (array index + 1, or 0 for JSONL) << 40 | line
     _seen: dict[int, int] = field(default_factory=dict)
+    pictures: PictureIndex = field(default_factory=PictureIndex)
 
     def observe(self, result: RecordResult) -> list[Diagnostic]:
         if not self.files or self.files[-1].path != result.file:
             self.files.append(FileTally(result.file))
         self.files[-1].observe(result)
         self.records += 1
+        exact = False
         if result.fingerprint is not None:
             index = 0 if result.index is None else result.index + 1
             here = (len(self.files) - 1) << 80 | index << 40 | result.line
             first = self._seen.setdefault(result.fingerprint, here)
             if first != here:
+                exact = True
                 mask = (1 << 40) - 1
                 first_index = (first >> 40 & mask) - 1
                 where = position(self.files[first >> 80].path, first & mask, None if first_index < 0 else first_index)
                 result.diagnostics.append(Diagnostic("D001", result.line, f"identical to {where}", result.file,
                                                      index=result.index))
+        where = position(result.file, result.line, result.index)
+        for code, message in self.pictures.observe(self.records - 1, where, result.images, result.text_fingerprint,
+                                                   exact):
+            result.diagnostics.append(Diagnostic(code, result.line, message, result.file, index=result.index))
         active = [d for d in result.diagnostics if d.code in self.active]
         self.counts.update(d.code for d in active)
         if any(d.severity is Severity.ERROR for d in active):

@@ -54,6 +54,8 @@ class ImageInfo:
     format: str
     mode: str
     path: str  # absolute path, or "" for data URIs / embedded bytes
+    phash: int | None = None  # perceptual fingerprint (vlprep.checks.fingerprint); None when the pixels did not decode
+    digest: int | None = None  # 64-bit hash of the file's bytes (exact duplicates under another path)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class RecordResult:
     columns: dict[str, str] = field(default_factory=dict)  # keys ms-swift maps to a column (vlprep.records.canonical)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     fingerprint: int | None = None  # 64-bit hash of the parsed record with sorted keys
+    text_fingerprint: int | None = None  # 64-bit hash of the normalized record without its images (D004)
     record: dict[str, Any] | None = None
     images: list[ImageInfo] = field(default_factory=list)
     videos: list[Any] = field(default_factory=list)  # vlprep.counting.video.VideoHeader of each video, in order

@@ -118,6 +118,7 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
     record = normalized.record
     if record is None:
         return result
+    result.text_fingerprint = _text_fingerprint(record)
     for code, message in check_conversation(record):
         report(code, message)
     _check_images(record["images"], file.parent, options, images, result, report)
@@ -141,6 +142,15 @@ def process_line(raw: RawLine, file: Path, options: PipelineOptions, images: Ima
                            f"> --max-length {options.max_length:,}; "
                            + _fitting_hint(result, counter.settings, options.max_length))
     return result
+
+
+def _text_fingerprint(record: dict[str, Any]) -> int | None:
+    """64-bit hash of everything but the images (D004: the text repeats an earlier record's, the pictures nearly)."""
+    if not record.get("images"):
+        return None
+    text = json.dumps({key: value for key, value in record.items() if key != "images"}, sort_keys=True,
+                      ensure_ascii=False).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
 def _fitting_hint(result: RecordResult, settings: Any, max_length: int) -> str:

@@ -14,6 +14,30 @@ RULES = (
                  '"Hello"}]}\n'
                  'line 9: {"messages": [{"content": "Hi", "role": "user"}, {"role": "assistant", "content": "Hello"}]}',
          fix="Remove the later copies (keep duplicates on purpose with `--ignore D001`)."),
+    Rule("D002", "near-duplicate-image", WARNING,
+         "An image is a near-duplicate of an earlier record's picture (re-encoded, resized, converted, lightly "
+         "cropped): both positions and the fingerprint distance are named.",
+         why="Scraped and merged data repeats pictures under other bytes. A repeated picture weighs more than the "
+             "others in training, and one that is also in the evaluation data makes the validation loss a measure of "
+             "memory. vlprep compares 64-bit perceptual hashes of the decoded pixels; `--near-distance` sets how "
+             "many bits may differ (`vlprep cache --val-ratio` keeps such pictures on one side of the split).",
+         example='line 3: {"images": ["cat.jpg"], ...}\nline 9: {"images": ["cat_small.png"], ...}  (cat.jpg resized '
+                 'and saved as PNG)',
+         fix="Keep one copy of the picture, or keep the repeats on purpose (`--ignore D002`); a lower "
+             "`--near-distance` reports only closer copies."),
+    Rule("D003", "duplicate-image-file", WARNING,
+         "An image file has the same bytes as an image referenced earlier under another path.",
+         why="Two paths to the same bytes are one picture counted twice: the records weigh it double, and a copy "
+             "under another folder name can put one picture in both training and evaluation.",
+         example='line 3: {"images": ["a/cat.jpg"], ...}\nline 9: {"images": ["b/cat_copy.jpg"], ...}  (same bytes)',
+         fix="Reference one path for the picture and delete the copy (or `--ignore D003`)."),
+    Rule("D004", "near-duplicate-record", WARNING,
+         "The record's text repeats an earlier record's and its pictures are near-duplicates of that record's.",
+         why="A record whose words are the same and whose pictures are re-saved copies is the same example trained "
+             "twice, which D001 (byte-identical records) does not see.",
+         example='line 3: {"messages": [...Describe the image...], "images": ["cat.jpg"]}\n'
+                 'line 9: the same messages, "images": ["cat_q70.jpg"]  (cat.jpg re-encoded)',
+         fix="Remove the later copy (or `--ignore D004`)."),
     Rule("F001", "mixed-formats", WARNING,
          "The file mixes input formats: ms-swift keeps one format per file and silently drops the others' records.",
          why="ms-swift's loader picks one preprocessor per file from the union of its columns (messages, ShareGPT, "
