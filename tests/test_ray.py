@@ -34,8 +34,8 @@ from vlprep.inputs.formats import open_source
 from vlprep.inputs.jsonl import LineRange
 from vlprep.inputs.streams import BOM
 
-# every test starts Ray (--engine ray); found, not imported: importing Ray costs seconds of every collection
-pytestmark = [pytest.mark.ray, pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed")]
+# found, not imported: importing Ray costs seconds of every collection
+pytestmark = pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed")
 
 VLPREP = Path(sys.executable).with_name("vlprep")
 RAY = ["--engine", "ray", "--workers", "2"]
@@ -82,6 +82,7 @@ def test_byte_ranges_of_a_jsonl_file_hold_each_of_its_lines_once(tmp_path: Path)
                 assert sum(lines.lines for lines in ranges) == len(whole[skip:])
 
 
+@pytest.mark.ray
 def test_ray_lint_report_equals_the_local_one(inputs: list[Path], tmp_path: Path) -> None:
     """The inputs above plus a `datasets` save_to_disk folder of the Parquet rows, in one command."""
     saved = tmp_path / "saved"
@@ -99,6 +100,8 @@ def test_ray_lint_report_equals_the_local_one(inputs: list[Path], tmp_path: Path
     assert {d["code"] for d in report["diagnostics"] if d["file"] in map(str, arrow_files)} >= {"I004", "S010"}
 
 
+@pytest.mark.ray
+@pytest.mark.swift
 def test_unreachable_ray_address_is_a_usage_error_at_once(inputs: list[Path], tmp_path: Path) -> None:
     for command in (["lint", str(inputs[0])], ["cache", str(inputs[0]), "--out", str(tmp_path / "out")]):
         started = time.monotonic()
@@ -118,6 +121,8 @@ def cache_snapshot(out: Path) -> dict[str, Any]:
             "manifest": {key: value for key, value in manifest.items() if key != "created"}}
 
 
+@pytest.mark.ray
+@pytest.mark.swift
 def test_ray_cache_equals_the_local_cache(inputs: list[Path], tmp_path: Path, embedded_processor: Any) -> None:
     """Same rows in the same order, same rejects, same manifest (counts, lengths, fingerprints, file checksums)."""
     common = ["cache", "-q", *[str(path) for path in inputs], "--val-ratio", "0.3", "--workers", "2"]
@@ -131,6 +136,7 @@ def test_ray_cache_equals_the_local_cache(inputs: list[Path], tmp_path: Path, em
     assert ray_cache["manifest"]["verification"]["ms_swift_template"]["records_checked"] > 0
 
 
+@pytest.mark.ray
 @pytest.mark.signals
 def test_record_that_kills_its_ray_worker_every_time_is_w001(tmp_path: Path) -> None:
     """A thread kills exactly the Ray worker processes blocked opening a FIFO (kernel wait channel
@@ -167,6 +173,7 @@ def test_record_that_kills_its_ray_worker_every_time_is_w001(tmp_path: Path) -> 
     assert found == expected
 
 
+@pytest.mark.ray
 @pytest.mark.signals
 def test_killed_ray_build_resumes_to_the_local_engines_cache(tmp_path: Path, embedded_processor: Any) -> None:
     data = write_lines(tmp_path / "data.jsonl", demo_lines(1500))

@@ -142,6 +142,8 @@ def _process_needs(argv: list[str]) -> tuple[str, str] | None:
     if argv[1:3] == ["-m", "vlprep"] or argv[1:3] == ["-m", "vltrain"]:
         tool, argv = argv[2], argv[2:]
     command = argv[1:2]
+    if "--help" in argv or "-h" in argv:
+        return None
     if tool == "vlprep" and command == ["cache"] and not _verify_off(argv):
         return "swift", f"started `vlprep cache` with ms-swift verification on: {shown}"
     if tool == "vltrain" and command == ["make-model"]:
