@@ -182,6 +182,7 @@ def test_every_write_point_of_a_build_fails_cleanly_and_resumes_to_the_same_cach
         shutil.rmtree(out)
 
 
+@pytest.mark.signals
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_a_build_like_ctrl_c(sig: int, tmp_path: Path, embedded_processor: Any) -> None:
@@ -203,6 +204,7 @@ def test_sigterm_and_sighup_stop_a_build_like_ctrl_c(sig: int, tmp_path: Path, e
     assert cache_files(out) == cache_files(whole)
 
 
+@pytest.mark.signals
 @pytest.mark.slow
 def test_sigterm_stops_lint_without_a_traceback(tmp_path: Path) -> None:
     data = write_lines(tmp_path / "data.jsonl", demo_lines(20000))

@@ -59,6 +59,7 @@ def stats_json(*args: Any) -> dict[str, Any]:
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
+@pytest.mark.swift
 @pytest.mark.parametrize("seed", [42, 7])
 def test_mixture_stats_draw_and_pack_as_ms_swift_does(caches: list[Path], seed: int) -> None:
     a, b, c = caches
@@ -144,6 +145,8 @@ def six_args(caches: dict[str, Path]) -> list[str]:
     return args
 
 
+@pytest.mark.swift
+@pytest.mark.train
 @pytest.mark.slow
 def test_six_caches_train_and_the_summary_counts_what_ms_swift_drew(demo_caches: dict[str, Path],
                                                                     tiny_model_dir: Path) -> None:
@@ -168,6 +171,7 @@ def test_six_caches_train_and_the_summary_counts_what_ms_swift_drew(demo_caches:
     assert len(json.loads((out / "vlprep_manifests.json").read_text())) == 6
 
 
+@pytest.mark.train
 def test_dry_run_prints_the_mixture_table_and_hands_ms_swift_the_sizes(demo_caches: dict[str, Path],
                                                                        tiny_model_dir: Path) -> None:
     from test_fit import VLTRAIN, run
@@ -185,6 +189,7 @@ def test_dry_run_prints_the_mixture_table_and_hands_ms_swift_the_sizes(demo_cach
     assert [item["rows_drawn"] for item in plan["mixture"]][1:4] == [3, 1, 17]
 
 
+@pytest.mark.train
 def test_incompatible_caches_are_refused_naming_both(demo_caches: dict[str, Path], tiny_model_dir: Path) -> None:
     from test_fit import VLTRAIN, failed_checks, run
 
@@ -197,6 +202,7 @@ def test_incompatible_caches_are_refused_naming_both(demo_caches: dict[str, Path
     assert fix.startswith("fix: ") and not out.exists()
 
 
+@pytest.mark.train
 def test_the_same_cache_twice_is_a_usage_error(demo_caches: dict[str, Path], tiny_model_dir: Path) -> None:
     from test_fit import VLTRAIN, run
 

@@ -62,6 +62,7 @@ def oracle(vlprep_cache_dir: Path) -> Iterator[Any]:
     started.close()
 
 
+@pytest.mark.swift
 @pytest.mark.parametrize("name", RECORDS)
 def test_counter_matches_ms_swift_qwen3_5(name: str, folder: Path, oracle: Any) -> None:
     record = RECORDS[name]

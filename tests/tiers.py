@@ -9,8 +9,8 @@ is the fast tier. Two checks keep the markers from drifting:
   when requested by name) or a hypothesis test without its marker stops the session with the list of such tests;
 - while a test runs (setup and call), an audit hook sees what this process does: importing ms-swift or Ray, starting
   ms-swift's encoder child, Chromium, `vlprep cache` with verification on, `vltrain make-model`, or Python code that
-  imports ms-swift. The test fails when it lacks the marker; what a fixture's setup did counts for every test that
-  uses the fixture. A module is imported once per process, so an import is seen in the first test that makes it:
+  imports ms-swift. A test outside the slow tier fails when it lacks the marker; what a fixture's setup did counts for
+  every test that uses the fixture. A module is imported once per process, so an import is seen in the first test that makes it:
   in the fast tier, where no marked test runs before, that is the unmarked test that needs the marker.
 """
 
@@ -165,6 +165,8 @@ def _check(item: pytest.Item, seen: list[tuple[str, str]]) -> None:
     """Fail the test for what it, or any fixture it uses (set up now or for an earlier test), was seen doing."""
     for definitions in item._fixtureinfo.name2fixturedefs.values():  # noqa: SLF001
         seen = seen + _fixture_seen.get(definitions[-1], [])
+    if "slow" in _markers(item):  # outside the fast tier already: the fast tier, what this guards, stays fast
+        return
     missing = {marker: what for marker, what in seen if marker not in _markers(item)}
     if missing:
         pytest.fail("this test is missing markers (see tests/tiers.py): "
