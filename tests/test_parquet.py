@@ -30,6 +30,7 @@ from vlprep.inputs.formats import open_source
 IMAGES = FIXTURES / "images"
 CORRUPT_ROW = 3
 BAD_ROW = 4
+REPEAT_ROW = 5  # row 5 embeds row 2's chart and row 1's photo again: the same pictures (D002)
 
 
 def vlprep(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -109,7 +110,8 @@ def test_parquet_lint_names_file_and_row(data: Data) -> None:
     found = by_line(report)
     assert "I004" in found[CORRUPT_ROW]  # the cut-short embedded JPEG, decoded in full
     assert "S010" in found[BAD_ROW]
-    assert set(found) == {CORRUPT_ROW, BAD_ROW}, found  # embedded bytes and the path resolve and decode
+    assert found[REPEAT_ROW] == {"D002"}
+    assert set(found) == {CORRUPT_ROW, BAD_ROW, REPEAT_ROW}, found  # embedded bytes and the path resolve and decode
     assert all(d["file"] == str(data.parquet) and "index" not in d for d in report["diagnostics"])
     text = vlprep("lint", "-q", data.parquet)
     assert f"{data.parquet}:{CORRUPT_ROW}" in text.stdout and f"{data.parquet}:{BAD_ROW}" in text.stdout
@@ -117,7 +119,7 @@ def test_parquet_lint_names_file_and_row(data: Data) -> None:
 
 def test_fast_mode_finds_the_cut_short_embedded_image_from_its_header_and_tail(data: Data) -> None:
     _, report = lint_report("--fast", data.parquet)
-    assert by_line(report) == {CORRUPT_ROW: {"I004"}, BAD_ROW: {"S010"}}
+    assert by_line(report) == {CORRUPT_ROW: {"I004"}, BAD_ROW: {"S010"}, REPEAT_ROW: {"D002"}}
 
 
 def test_saved_dataset_folder_lints_like_the_parquet_file(data: Data) -> None:
