@@ -264,7 +264,9 @@ def test_summary_measures_the_batches_the_trainer_formed(world: World, lora_run:
     wall = summary["wall_s"]
     assert wall["load"] > 0 and wall["train"] > 0 and wall["eval"] > 0 and wall["save"] > 0, wall
     assert wall["load"] + wall["train"] + wall["eval"] + wall["save"] == pytest.approx(wall["total"], abs=0.1)
-    assert summary["measured_tokens_per_s"] == pytest.approx(summary["measured_tokens"] / wall["train"], rel=0.01)
+    # wall times are rounded to 0.01 s and a tiny run trains for a fraction of a second: the rate lies within that
+    low, high = (summary["measured_tokens"] / (wall["train"] + slack) for slack in (0.005, -0.005))
+    assert low - 0.1 <= summary["measured_tokens_per_s"] <= high + 0.1, summary
 
 
 def test_curves_png_is_written(lora_run: tuple[Run, Path]) -> None:

@@ -207,7 +207,7 @@ def test_sigterm_and_sighup_stop_a_build_like_ctrl_c(sig: int, tmp_path: Path, e
 @pytest.mark.signals
 @pytest.mark.slow
 def test_sigterm_stops_lint_without_a_traceback(tmp_path: Path) -> None:
-    data = write_lines(tmp_path / "data.jsonl", demo_lines(20000))
+    data = write_lines(tmp_path / "data.jsonl", demo_lines(300_000))  # about 30 s of work: the signal lands mid-run
     child = start_vlprep("lint", data, "--workers", "1")
     try:
         import time

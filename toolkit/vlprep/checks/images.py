@@ -78,10 +78,12 @@ def check_image(ref: str, base_dir: Path, image_root: Path | None, limits: Image
         return ImageCheck(None, (("I013", f"cannot read {path}: {getattr(error, 'strerror', None) or error}"),))
     with handle:
         try:
-            checked = inspect_image(handle, str(path), limits)
+            # a pipe or FIFO reads once; the checks seek (the tail marker, the file digest): read it into memory
+            stream = handle if handle.seekable() else io.BytesIO(handle.read())
+            checked = inspect_image(stream, str(path), limits)
             if checked.info is None:
                 return checked
-            return ImageCheck(dataclasses.replace(checked.info, digest=_file_digest(handle)), checked.problems)
+            return ImageCheck(dataclasses.replace(checked.info, digest=_file_digest(stream)), checked.problems)
         except Exception as error:  # noqa: BLE001 - a decoder bug on a hostile file is a bad image, never a crash
             return ImageCheck(None, (("I004", f"{path}: unreadable: {type(error).__name__}: {error}"),))
 

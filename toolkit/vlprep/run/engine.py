@@ -52,8 +52,12 @@ def _init_worker(options: PipelineOptions, counter_factory: Callable[[], Any] | 
     _die_with_parent()
     # Ctrl-C reaches the whole process group; it is the parent's to handle (it stops the pool). A worker that took it
     # while idle printed a KeyboardInterrupt traceback from its queue read.
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # so are SIGTERM and SIGHUP (vlprep.cli.errors)
+    # SIGHUP too (vlprep.cli.errors). SIGTERM gets its default back (the fork inherited the parent's handler, which
+    # raises and printed a traceback): the pool ends a broken pool's workers with it, and a worker that ignored it while
+    # stuck on a hung image would never end.
+    for number in (signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_state["options"] = options
     _worker_state["images"] = ImageCache(Watchdog(options.image_timeout_s, Path(marker_dir)))
     _worker_state["counter"] = counter_factory() if counter_factory else None
