@@ -28,9 +28,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # the fast tier: no test that starts ms-swift, trains, sends signals, opens a browser, starts Ray or runs a hypothesis
-# property (tests/tiers.py)
+# property (tests/tiers.py); on every core (pytest-xdist: none of its tests times a signal)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --durations=15
+	$(PY) -m pytest -q -m "not slow" -n auto --durations=15
 
 # ms-swift's answers on the bundled record sets, captured again into tests/golden/counting.json (tests/test_golden.py)
 golden: $(STAMP)

@@ -84,6 +84,7 @@ def test_mixture_stats_draw_and_pack_as_ms_swift_does(caches: list[Path], seed: 
         assert [lines[int(index)] for index in drawn.indices] == part["vlprep_line"]
 
 
+@pytest.mark.swift  # stats of a mixture plans packing with ms-swift's PackingDataset
 def test_mixture_stats_text_shows_the_table(caches: list[Path]) -> None:
     a, b, _ = caches
     result = runner.invoke(app, ["stats", str(a), f"{b}#10"])

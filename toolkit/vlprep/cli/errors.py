@@ -23,14 +23,14 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def announce(message: str) -> None:
-    """A note for the user on stderr (stdout is for results)."""
-    err.print(message, highlight=False)
+    """A note for the user on stderr (stdout is for results); soft-wrapped: a path is never cut at the console width."""
+    err.print(message, highlight=False, soft_wrap=True)
 
 
 def print_error(error: VlprepError, console: Console = err) -> None:
-    console.print(f"[red]{error.label}:[/] {escape(str(error))}", highlight=False)
+    console.print(f"[red]{error.label}:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     if error.fix:
-        console.print(f"  fix: {escape(error.fix)}", highlight=False)
+        console.print(f"  fix: {escape(error.fix)}", highlight=False, soft_wrap=True)
 
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
